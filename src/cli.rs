@@ -1,0 +1,165 @@
+//! The command line: one clap struct per subcommand; doc comments are the help text.
+
+use crate::cluster::SyncMode;
+use crate::units::{parse_duration, parse_rate};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Measure what streaming replication costs: WAL volume, standby lag in bytes and seconds,
+/// synchronous commit latency, catch-up after an outage, and failover time and data loss.
+#[derive(Debug, Parser)]
+#[command(name = "pgbench-repl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, inspect and break the lab: a primary and hot standbys on this machine.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Shape the network link between each standby and the primary.
+    #[command(subcommand)]
+    Link(LinkCommand),
+}
+
+/// Where the lab lives.
+#[derive(Debug, Args, Clone)]
+pub struct LabDir {
+    /// Lab directory [default: $PGBENCH_REPL_LAB, else ./.pgbench-repl/lab]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create the lab if needed and start every node and the link shaper (idempotent).
+    Up(UpArgs),
+    /// Every node: role, state, sync_state, LSNs, lag, slot retention.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Print shell exports (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSFILE) for a node:
+    /// eval "$(pgbench-repl cluster env primary)"; psql
+    Env {
+        /// The node [default: the current primary]
+        node: Option<String>,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Stop every process of the lab, the link shaper included.
+    Down {
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Stop the lab and remove its directory.
+    Destroy {
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Stop a node at once, as a crash (pg_ctl stop -m immediate).
+    Kill {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Promote a standby; the other standbys follow it through their links.
+    Promote {
+        node: String,
+        /// Promote even though the old primary still runs (two primaries: split brain).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Rewind a former primary with pg_rewind and start it as a standby of the current primary.
+    Rejoin {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Number of hot standbys [default: 2]
+    #[arg(long, value_name = "N")]
+    pub standbys: Option<u32>,
+    /// Synchronous replication: async, first:N (FIRST N (...)) or any:N (quorum) [default: async]
+    #[arg(long, value_name = "MODE", value_parser = SyncMode::parse)]
+    pub sync: Option<SyncMode>,
+    /// One-way delay on every standby's link, e.g. 20ms (round trip = 2 x delay)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub link_delay: Option<Duration>,
+    /// Bandwidth of every standby's link, e.g. 10MB or 100mbit (per second); 0 = unlimited
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub link_rate: Option<u64>,
+    /// Port of the primary; standbys take the next ones, links 10 above [default: 55432]
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// When run as root: the OS user that runs the servers [default: postgres]
+    #[arg(long, value_name = "USER")]
+    pub os_user: Option<String>,
+    #[command(flatten)]
+    pub lab: LabDir,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Every link: delay, rate, paused, cut, connections, bytes.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Change a link's delay and/or rate.
+    Set {
+        node: String,
+        /// One-way delay, applied in both directions (RTT = 2 x delay)
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        delay: Option<Duration>,
+        /// Bytes per second in each direction, e.g. 1MB or 8mbit; 0 = unlimited
+        #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+        rate: Option<u64>,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Stop forwarding but keep the connections open: a silent network stall.
+    Pause {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Forward again after a pause.
+    Resume {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Reset the link's connections and refuse new ones: a partition.
+    Cut {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Undo a cut (and a pause).
+    Heal {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Run the shaper in the foreground (the lab starts it in the background).
+    #[command(hide = true)]
+    Serve {
+        #[command(flatten)]
+        lab: LabDir,
+    },
+}

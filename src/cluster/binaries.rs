@@ -1,0 +1,67 @@
+//! Finding the PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup, pg_rewind, postgres).
+
+use crate::error::usage;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NEEDED: [&str; 5] = ["initdb", "pg_ctl", "postgres", "pg_basebackup", "pg_rewind"];
+
+/// The directory that holds every server binary the lab needs.
+///
+/// Looked for, in order: `PGBENCH_REPL_PG_BINDIR`, the directory of `initdb` on PATH,
+/// `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`.
+pub fn find_bindir() -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("PGBENCH_REPL_PG_BINDIR") {
+        candidates.push(PathBuf::from(dir));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join("initdb").is_file() {
+                candidates.push(dir);
+            }
+        }
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        if out.status.success() {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    candidates.extend(debian_bindirs());
+    candidates
+        .into_iter()
+        .find(|dir| has_all(dir))
+        .ok_or_else(|| {
+            usage(
+                "no PostgreSQL server binaries found (initdb, pg_ctl, postgres, pg_basebackup, \
+                 pg_rewind): install them, for example `apt-get install postgresql` on Debian or \
+                 Ubuntu, or point PGBENCH_REPL_PG_BINDIR at their directory",
+            )
+        })
+}
+
+fn has_all(dir: &Path) -> bool {
+    NEEDED.iter().all(|b| dir.join(b).is_file())
+}
+
+/// `/usr/lib/postgresql/<major>/bin`, newest major first.
+fn debian_bindirs() -> Vec<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// `postgres --version`, e.g. "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
+pub fn server_version(bindir: &Path) -> Result<String> {
+    let out = Command::new(bindir.join("postgres")).arg("--version").output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -1,0 +1,167 @@
+//! `cluster kill`, `promote` and `rejoin`: the failover drill's moves.
+
+use super::node::{self, StopMode};
+use super::osuser;
+use super::serverconf::{sync_standby_names, write_node_conf};
+use super::state::{LabState, Role};
+use super::{require_node, status, Lab};
+use crate::error::usage;
+use crate::link::protocol::Request;
+use anyhow::{Context, Result};
+use std::time::Duration;
+
+/// Stop a node at once, as a crash would (`pg_ctl stop -m immediate`).
+pub fn kill(lab: &Lab, name: &str) -> Result<()> {
+    let state = lab.state()?;
+    require_node(&state, name)?;
+    node::stop(lab, &state, name, StopMode::Immediate)
+}
+
+/// Rewrite the primary's include file (synchronous_standby_names over the standbys that are
+/// left) and reload it, so the primary never waits for a standby that is gone.
+pub async fn apply_primary_conf(lab: &Lab, state: &LabState) -> Result<()> {
+    let primary = state.primary();
+    write_node_conf(lab, state, primary)?;
+    if node::running_pid(&lab.data_dir(&primary.name)).is_some() {
+        let client = lab
+            .conn(state, primary.port)?
+            .connect(Duration::from_secs(10))
+            .await?;
+        client.simple_query("SELECT pg_reload_conf()").await?;
+        // pg_reload_conf signals; wait until the new value is in force.
+        let want = sync_standby_names(state);
+        for _ in 0..100 {
+            let row = client
+                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+                .await?;
+            if row.get::<_, String>(0) == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Promote a standby: `pg_ctl promote`, re-point the links (and so the other standbys) at it,
+/// give them slots on it, and drop standbys that are gone from its synchronous_standby_names.
+pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
+    let mut state = lab.state()?;
+    let target = require_node(&state, name)?.clone();
+    if target.role != Role::Standby {
+        return Err(usage(format!("{name} is not a standby: nothing to promote")));
+    }
+    if node::running_pid(&lab.data_dir(&target.name)).is_none() {
+        return Err(usage(format!("{name} is not running: start it with `cluster up`")));
+    }
+    let old = state.primary().clone();
+    let old_running = node::running_pid(&lab.data_dir(&old.name)).is_some();
+    if old_running && !force {
+        return Err(usage(format!(
+            "the primary ({}) is still running: promoting now makes two primaries; \
+             `cluster kill {}` first, or pass --force",
+            old.name, old.name
+        )));
+    }
+    let user = node::os_user(&state)?;
+    let mut cmd = osuser::command(&state.bindir.join("pg_ctl"), user.as_ref());
+    cmd.args(["promote", "-w", "-t", "60", "-D"])
+        .arg(lab.data_dir(name));
+    osuser::run(&mut cmd, &format!("promoting {name}"))?;
+
+    for n in state.nodes.iter_mut() {
+        if n.name == name {
+            n.role = Role::Primary;
+        } else if n.name == old.name {
+            n.role = Role::Standby;
+            n.needs_rejoin = true;
+        }
+    }
+    lab.save(&state)?;
+    apply_primary_conf(lab, &state).await?;
+    create_slots(lab, &state).await?;
+    lab.links()
+        .send(&Request::Upstream {
+            port: target.port,
+        })
+        .await?;
+    status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    Ok(state)
+}
+
+/// A physical slot on the primary for every standby that streams (kept if it exists).
+async fn create_slots(lab: &Lab, state: &LabState) -> Result<()> {
+    let primary = state.primary();
+    let client = lab
+        .conn(state, primary.port)?
+        .connect(Duration::from_secs(10))
+        .await?;
+    for n in state.standbys().filter(|n| !n.needs_rejoin) {
+        client
+            .execute(
+                "SELECT pg_create_physical_replication_slot($1, true) \
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+                &[&n.name],
+            )
+            .await
+            .with_context(|| format!("cannot create the slot {} on {}", n.name, primary.name))?;
+    }
+    Ok(())
+}
+
+/// Bring a stopped node back as a standby of the current primary, rewinding it with pg_rewind.
+pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
+    let mut state = lab.state()?;
+    let target = require_node(&state, name)?.clone();
+    let primary = state.primary().clone();
+    if primary.name == name {
+        return Err(usage(format!(
+            "{name} is the primary: promote a standby before rejoining {name}"
+        )));
+    }
+    if node::running_pid(&lab.data_dir(&primary.name)).is_none() {
+        return Err(usage(format!(
+            "the primary ({}) is not running: nothing to rejoin",
+            primary.name
+        )));
+    }
+    node::stop(lab, &state, name, StopMode::Fast)?;
+    // pg_rewind reads the source's timeline from its control file, which a promotion updates
+    // only at its end-of-recovery checkpoint: without this it may see "the same timeline".
+    let client = lab
+        .conn(&state, primary.port)?
+        .connect(Duration::from_secs(10))
+        .await?;
+    client.simple_query("CHECKPOINT").await?;
+    // A standby.signal left by an earlier attempt would stop pg_rewind's crash recovery
+    // (single-user mode does not do standby mode).
+    let _ = std::fs::remove_file(lab.data_dir(name).join("standby.signal"));
+    let user = node::os_user(&state)?;
+    let source = format!(
+        "host=127.0.0.1 port={} user={} dbname={} passfile={}",
+        primary.port,
+        state.user,
+        state.database,
+        lab.pgpass_file().display()
+    );
+    let mut cmd = osuser::command(&state.bindir.join("pg_rewind"), user.as_ref());
+    cmd.arg("-D")
+        .arg(lab.data_dir(name))
+        .arg(format!("--source-server={source}"));
+    let output = osuser::run(&mut cmd, &format!("pg_rewind of {name}"))?;
+    for line in output.lines().filter(|l| l.starts_with("pg_rewind:")) {
+        eprintln!("info: {line}");
+    }
+
+    let n = state.node_mut(name).expect("checked above");
+    n.role = Role::Standby;
+    n.needs_rejoin = false;
+    lab.save(&state)?;
+    let node_state = state.node(name).expect("checked above").clone();
+    write_node_conf(lab, &state, &node_state)?;
+    create_slots(lab, &state).await?;
+    node::start(lab, &state, &target.name)?;
+    apply_primary_conf(lab, &state).await?;
+    status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    Ok(state)
+}

@@ -1,0 +1,269 @@
+//! `cluster up`, `down` and `destroy`.
+
+use super::node::{self, StopMode};
+use super::osuser::{self, OsUser};
+use super::serverconf::{prepare_fresh_datadir, write_node_conf};
+use super::state::{LabState, NodeState, Role, SyncMode};
+use super::{binaries, shaper_proc, status, Lab};
+use crate::error::usage;
+use crate::link::protocol::Request;
+use anyhow::{bail, Context, Result};
+use rand::distributions::{Alphanumeric, DistString};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Port of the primary by default; standbys follow it, links sit 10 above.
+pub const DEFAULT_PORT: u16 = 55432;
+const LINK_OFFSET: u16 = 10;
+const MAX_STANDBYS: u32 = 9;
+
+/// What `cluster up` was asked for. `None`: keep what the lab has (or the default).
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub standbys: Option<u32>,
+    pub sync: Option<SyncMode>,
+    pub link_delay: Option<Duration>,
+    pub link_rate: Option<u64>,
+    pub port: Option<u16>,
+    pub os_user: Option<String>,
+}
+
+/// Create the lab if there is none, start whatever is not running, apply the options given.
+/// Running it twice is harmless.
+pub async fn up(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
+    let mut state = if lab.exists() {
+        let state = lab.state()?;
+        if let Some(n) = opts.standbys {
+            let have = state.nodes.len() as u32 - 1;
+            if n != have {
+                eprintln!(
+                    "warning: the lab at {} has {have} standbys; --standbys {n} is ignored \
+                     (`cluster destroy` first to change it)",
+                    lab.dir.display()
+                );
+            }
+        }
+        state
+    } else {
+        create(lab, opts).await?
+    };
+    shaper_proc::ensure_running(lab).await?;
+    for n in state.nodes.clone() {
+        if n.needs_rejoin {
+            eprintln!(
+                "info: {} is not started: a standby was promoted over it; `cluster rejoin {}` makes it a standby",
+                n.name, n.name
+            );
+            continue;
+        }
+        if node::running_pid(&lab.data_dir(&n.name)).is_none() {
+            node::start(lab, &state, &n.name)?;
+        }
+    }
+    if let Some(sync) = opts.sync {
+        if sync != state.sync {
+            state.sync = sync;
+            lab.save(&state)?;
+            super::failover::apply_primary_conf(lab, &state).await?;
+        }
+    }
+    apply_link_options(lab, &state, opts).await?;
+    status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    Ok(state)
+}
+
+async fn apply_link_options(lab: &Lab, state: &LabState, opts: &UpOptions) -> Result<()> {
+    if opts.link_delay.is_none() && opts.link_rate.is_none() {
+        return Ok(());
+    }
+    for n in state.standbys() {
+        lab.links()
+            .send(&Request::Set {
+                node: n.name.clone(),
+                delay_us: opts.link_delay.map(|d| d.as_micros() as u64),
+                rate: opts.link_rate,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Build a new lab: initdb the primary, base-backup each standby, start everything.
+async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
+    let standbys = opts.standbys.unwrap_or(2);
+    if standbys > MAX_STANDBYS {
+        return Err(usage(format!(
+            "--standbys {standbys}: the lab holds at most {MAX_STANDBYS}"
+        )));
+    }
+    let port = opts.port.unwrap_or(DEFAULT_PORT);
+    let bindir = binaries::find_bindir()?;
+    let user = OsUser::for_servers(opts.os_user.as_deref())?;
+    let nodes = plan_nodes(port, standbys)?;
+    check_ports_free(&nodes)?;
+    make_dirs(lab, user.as_ref())?;
+    let state = LabState {
+        schema: 1,
+        server_version: binaries::server_version(&bindir)?,
+        bindir,
+        os_user: user.as_ref().map(|u| u.name.clone()),
+        sync: opts.sync.unwrap_or(SyncMode::Async),
+        nodes,
+        user: "postgres".into(),
+        database: "postgres".into(),
+    };
+    write_credentials(lab, user.as_ref())?;
+    initdb(lab, &state, user.as_ref())?;
+    lab.save(&state)?;
+    shaper_proc::ensure_running(lab).await?;
+    node::start(lab, &state, "primary")?;
+    for n in state.standbys() {
+        base_backup(lab, &state, n, user.as_ref())?;
+        node::start(lab, &state, &n.name)?;
+    }
+    super::failover::apply_primary_conf(lab, &state).await?;
+    Ok(state)
+}
+
+fn plan_nodes(port: u16, standbys: u32) -> Result<Vec<NodeState>> {
+    if u32::from(port) + u32::from(LINK_OFFSET) + standbys > 65535 || port < 1024 {
+        return Err(usage(format!(
+            "--port {port}: the lab needs ports {port}..{} and {}..{}, pick a port between 1024 and 65000",
+            u32::from(port) + standbys,
+            u32::from(port) + u32::from(LINK_OFFSET),
+            u32::from(port) + u32::from(LINK_OFFSET) + standbys
+        )));
+    }
+    Ok((0..=standbys as u16)
+        .map(|i| NodeState {
+            name: if i == 0 {
+                "primary".into()
+            } else {
+                format!("standby{i}")
+            },
+            role: if i == 0 { Role::Primary } else { Role::Standby },
+            port: port + i,
+            link_port: port + LINK_OFFSET + i,
+            needs_rejoin: false,
+        })
+        .collect())
+}
+
+fn check_ports_free(nodes: &[NodeState]) -> Result<()> {
+    let busy: Vec<String> = nodes
+        .iter()
+        .flat_map(|n| [n.port, n.link_port])
+        .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+        .map(|p| p.to_string())
+        .collect();
+    if !busy.is_empty() {
+        return Err(usage(format!(
+            "port(s) {} on 127.0.0.1 are busy: stop what uses them or move the lab with --port",
+            busy.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn make_dirs(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
+    if lab.dir.exists() && std::fs::read_dir(&lab.dir)?.next().is_some() {
+        return Err(usage(format!(
+            "{} exists and is not a lab (no state.json): name an empty or new directory with --dir",
+            lab.dir.display()
+        )));
+    }
+    for sub in ["", "data", "logs", "credentials"] {
+        let d = lab.dir.join(sub);
+        std::fs::create_dir_all(&d)
+            .with_context(|| format!("cannot create the lab directory {}", d.display()))?;
+        osuser::chown(&d, user)?;
+    }
+    std::fs::set_permissions(lab.credentials_dir(), std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(lab.dir.join("data"), std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// A generated password, in a 0600 file and a pgpass file for libpq clients.
+fn write_credentials(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
+    let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+    let pgpass = format!(
+        "127.0.0.1:*:*:postgres:{password}\nlocalhost:*:*:postgres:{password}\n"
+    );
+    for (path, text) in [(lab.password_file(), &password), (lab.pgpass_file(), &pgpass)] {
+        write_private(&path, text)?;
+        osuser::chown(&path, user)?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()> {
+    let data = lab.data_dir("primary");
+    let mut cmd = osuser::command(&state.bindir.join("initdb"), user);
+    cmd.arg("-D")
+        .arg(&data)
+        .args(["-U", &state.user, "-A", "scram-sha-256", "-E", "UTF8"])
+        .args(["--no-locale", "--data-checksums", "--no-sync"])
+        .arg(format!("--pwfile={}", lab.password_file().display()));
+    osuser::run(&mut cmd, "initdb")?;
+    prepare_fresh_datadir(&data)?;
+    write_node_conf(lab, state, state.primary())
+}
+
+fn base_backup(lab: &Lab, state: &LabState, n: &NodeState, user: Option<&OsUser>) -> Result<()> {
+    let data = lab.data_dir(&n.name);
+    let mut cmd = osuser::command(&state.bindir.join("pg_basebackup"), user);
+    cmd.args(["-h", "127.0.0.1", "-p", &state.primary().port.to_string()])
+        .args(["-U", &state.user, "-X", "stream", "-c", "fast", "--no-sync"])
+        .args(["-C", "-S", &n.name, "-D"])
+        .arg(&data)
+        .env("PGPASSFILE", lab.pgpass_file());
+    osuser::run(&mut cmd, &format!("pg_basebackup for {}", n.name))?;
+    write_node_conf(lab, state, n)
+}
+
+/// Stop every process of the lab: the servers, then the shaper.
+pub async fn down(lab: &Lab) -> Result<()> {
+    let state = lab.state()?;
+    let mut failures = Vec::new();
+    for n in &state.nodes {
+        if let Err(e) = node::stop(lab, &state, &n.name, StopMode::Fast) {
+            failures.push(format!("{}: {e:#}", n.name));
+        }
+    }
+    shaper_proc::stop(lab).await?;
+    if !failures.is_empty() {
+        bail!("some nodes did not stop:\n{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+/// `down`, then remove the lab directory.
+pub async fn destroy(lab: &Lab) -> Result<()> {
+    if !lab.exists() {
+        if lab.dir.exists() {
+            return Err(usage(format!(
+                "{} is not a lab (no state.json): not removing it",
+                lab.dir.display()
+            )));
+        }
+        return Ok(());
+    }
+    down(lab).await?;
+    std::fs::remove_dir_all(&lab.dir)
+        .with_context(|| format!("cannot remove {}", lab.dir.display()))
+}

@@ -1,0 +1,131 @@
+//! The server configuration the lab writes: one include file per node (`pgbench-repl.conf`),
+//! rewritten whenever the node's role changes, and pg_hba.conf with scram-sha-256 only.
+
+use super::state::{LabState, NodeState, Role};
+use super::Lab;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+pub const INCLUDE_FILE: &str = "pgbench-repl.conf";
+
+const COMMON: &str = "\
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+max_connections = 300
+shared_buffers = '256MB'
+password_encryption = 'scram-sha-256'
+wal_level = replica
+max_wal_senders = 16
+max_replication_slots = 16
+wal_keep_size = '256MB'
+max_slot_wal_keep_size = '16GB'
+hot_standby = on
+hot_standby_feedback = on
+wal_receiver_status_interval = '1s'
+wal_retrieve_retry_interval = '500ms'
+wal_sender_timeout = '30s'
+wal_receiver_timeout = '30s'
+track_commit_timestamp = off
+log_line_prefix = '%m [%p] %q%a '
+log_connections = off
+";
+
+/// Write the node's include file for the role it has in `state`.
+pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<()> {
+    let mut text = String::from("# written by pgbench-repl: rewritten when the node's role changes\n");
+    text.push_str(COMMON);
+    text.push_str(&format!("port = {}\n", node.port));
+    text.push_str(&format!("cluster_name = {}\n", guc_quote(&node.name)));
+    match node.role {
+        Role::Primary => {
+            let names = sync_standby_names(state);
+            text.push_str(&format!("synchronous_standby_names = {}\n", guc_quote(&names)));
+        }
+        Role::Standby => {
+            let conninfo = format!(
+                "host=127.0.0.1 port={} user={} passfile={} application_name={}",
+                node.link_port,
+                conninfo_quote(&state.user),
+                conninfo_quote(&lab.pgpass_file().to_string_lossy()),
+                conninfo_quote(&node.name),
+            );
+            text.push_str("synchronous_standby_names = ''\n");
+            text.push_str(&format!("primary_conninfo = {}\n", guc_quote(&conninfo)));
+            text.push_str(&format!("primary_slot_name = {}\n", guc_quote(&node.name)));
+            text.push_str("recovery_target_timeline = 'latest'\n");
+        }
+    }
+    let data = lab.data_dir(&node.name);
+    write(&data.join(INCLUDE_FILE), &text)?;
+    if node.role == Role::Standby {
+        write(&data.join("standby.signal"), "")?;
+    } else {
+        let _ = std::fs::remove_file(data.join("standby.signal"));
+    }
+    Ok(())
+}
+
+/// synchronous_standby_names for the primary: the sync mode over the standbys that stream.
+pub fn sync_standby_names(state: &LabState) -> String {
+    let standbys: Vec<&str> = state
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Standby && !n.needs_rejoin)
+        .map(|n| n.name.as_str())
+        .collect();
+    state.sync.standby_names(&standbys)
+}
+
+/// Make postgresql.conf include ours, and allow only scram-sha-256 over 127.0.0.1.
+pub fn prepare_fresh_datadir(data: &Path) -> Result<()> {
+    let conf = data.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf)
+        .with_context(|| format!("cannot read {}", conf.display()))?;
+    text.push_str(&format!("\ninclude_if_exists = '{INCLUDE_FILE}'\n"));
+    write(&conf, &text)?;
+    let hba = "# written by pgbench-repl: password (scram-sha-256) over 127.0.0.1 only\n\
+               host all all 127.0.0.1/32 scram-sha-256\n\
+               host replication all 127.0.0.1/32 scram-sha-256\n";
+    write(&data.join("pg_hba.conf"), hba)
+}
+
+/// Write a file in a data directory, owned like the directory (the server's OS user when the
+/// tool runs as root: PostgreSQL and pg_rewind must be able to rewrite it).
+fn write(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        let meta = std::fs::metadata(dir)?;
+        let owner = std::fs::metadata(path)?;
+        if owner.uid() != meta.uid() || owner.gid() != meta.gid() {
+            nix::unistd::chown(
+                path,
+                Some(nix::unistd::Uid::from_raw(meta.uid())),
+                Some(nix::unistd::Gid::from_raw(meta.gid())),
+            )
+            .with_context(|| format!("cannot give {} to the data directory's owner", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A string literal in postgresql.conf.
+fn guc_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A value in a libpq key=value connection string.
+fn conninfo_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(guc_quote("it's"), "'it''s'");
+        assert_eq!(conninfo_quote("/a b/it's"), "'/a b/it\\'s'");
+    }
+}

@@ -1,0 +1,230 @@
+//! `cluster status`: what every node really is right now, asked of the servers themselves.
+
+use super::node;
+use super::state::{LabState, Role};
+use super::Lab;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::time::Duration;
+
+/// One node as `cluster status` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub port: u16,
+    /// The role the tool gave it.
+    pub role: Role,
+    /// The postmaster process is alive.
+    pub running: bool,
+    /// It answers queries.
+    pub reachable: bool,
+    pub in_recovery: Option<bool>,
+    pub timeline: Option<i64>,
+    /// On a primary: pg_current_wal_lsn(). On a standby: the replay LSN.
+    pub current_lsn: Option<String>,
+    pub receive_lsn: Option<String>,
+    pub replay_lsn: Option<String>,
+    /// pg_stat_replication on the primary, for standbys.
+    pub state: Option<String>,
+    pub sync_state: Option<String>,
+    /// Primary's current LSN minus this standby's replay LSN.
+    pub lag_bytes: Option<i64>,
+    /// Primary's current LSN minus this standby's slot restart_lsn.
+    pub slot_retained_bytes: Option<i64>,
+    pub wal_status: Option<String>,
+    pub needs_rejoin: bool,
+    pub error: Option<String>,
+}
+
+/// Ask every node, then fill in what only the primary knows about its standbys.
+pub async fn collect(lab: &Lab, state: &LabState) -> Result<Vec<NodeStatus>> {
+    let mut out = Vec::new();
+    for n in &state.nodes {
+        let mut s = NodeStatus {
+            name: n.name.clone(),
+            port: n.port,
+            role: n.role,
+            running: node::running_pid(&lab.data_dir(&n.name)).is_some(),
+            reachable: false,
+            in_recovery: None,
+            timeline: None,
+            current_lsn: None,
+            receive_lsn: None,
+            replay_lsn: None,
+            state: None,
+            sync_state: None,
+            lag_bytes: None,
+            slot_retained_bytes: None,
+            wal_status: None,
+            needs_rejoin: n.needs_rejoin,
+            error: None,
+        };
+        if s.running {
+            if let Err(e) = ask_node(lab, state, &mut s).await {
+                s.error = Some(format!("{e:#}"));
+            }
+        }
+        out.push(s);
+    }
+    let primary = state.primary().name.clone();
+    if out.iter().any(|s| s.name == primary && s.reachable) {
+        if let Err(e) = ask_primary(lab, state, &mut out).await {
+            if let Some(p) = out.iter_mut().find(|s| s.name == primary) {
+                p.error = Some(format!("{e:#}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn ask_node(lab: &Lab, state: &LabState, s: &mut NodeStatus) -> Result<()> {
+    let client = lab
+        .conn(state, s.port)?
+        .connect(Duration::from_secs(3))
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT pg_is_in_recovery(), \
+                    COALESCE((SELECT received_tli::int8 FROM pg_stat_wal_receiver), \
+                             (SELECT timeline_id::int8 FROM pg_control_checkpoint())), \
+                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, \
+                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() END::text, \
+                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text",
+            &[],
+        )
+        .await?;
+    s.reachable = true;
+    s.in_recovery = row.get(0);
+    s.timeline = row.get(1);
+    s.current_lsn = row.get(2);
+    s.receive_lsn = row.get(3);
+    s.replay_lsn = row.get(4);
+    Ok(())
+}
+
+async fn ask_primary(lab: &Lab, state: &LabState, out: &mut [NodeStatus]) -> Result<()> {
+    let client = lab
+        .conn(state, state.primary().port)?
+        .connect(Duration::from_secs(3))
+        .await?;
+    let rows = client
+        .query(
+            "SELECT application_name, state, sync_state, \
+                    GREATEST(0, pg_current_wal_lsn() - replay_lsn)::int8 \
+             FROM pg_stat_replication",
+            &[],
+        )
+        .await?;
+    for r in rows {
+        let name: String = r.get(0);
+        if let Some(s) = out.iter_mut().find(|s| s.name == name) {
+            s.state = r.get(1);
+            s.sync_state = r.get(2);
+            s.lag_bytes = r.get(3);
+        }
+    }
+    let slots = client
+        .query(
+            "SELECT slot_name::text, GREATEST(0, pg_current_wal_lsn() - restart_lsn)::int8, wal_status \
+             FROM pg_replication_slots WHERE slot_type = 'physical'",
+            &[],
+        )
+        .await?;
+    for r in slots {
+        let name: String = r.get(0);
+        if let Some(s) = out.iter_mut().find(|s| s.name == name) {
+            s.slot_retained_bytes = r.get(1);
+            s.wal_status = r.get(2);
+        }
+    }
+    Ok(())
+}
+
+/// Wait until every standby that should run streams from the primary.
+pub async fn wait_streaming(lab: &Lab, state: &LabState, limit: Duration) -> Result<()> {
+    let want: Vec<&str> = state
+        .standbys()
+        .filter(|n| !n.needs_rejoin && node::running_pid(&lab.data_dir(&n.name)).is_some())
+        .map(|n| n.name.as_str())
+        .collect();
+    let deadline = tokio::time::Instant::now() + limit;
+    let primary = state.primary();
+    loop {
+        let streaming = streaming_standbys(lab, state).await.unwrap_or_default();
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|w| !streaming.iter().any(|s| s == w))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let tails: Vec<String> = missing
+                .iter()
+                .map(|m| format!("{m}:\n{}", node::log_tail(&lab.log_file(m), 8)))
+                .collect();
+            bail!(
+                "{} not streaming from {} after {limit:?}; last log lines:\n{}",
+                missing.join(", "),
+                primary.name,
+                tails.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn streaming_standbys(lab: &Lab, state: &LabState) -> Result<Vec<String>> {
+    let client = lab
+        .conn(state, state.primary().port)?
+        .connect(Duration::from_secs(3))
+        .await?;
+    let rows = client
+        .query(
+            "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Render the status as a table for a terminal.
+pub fn render_table(rows: &[NodeStatus]) -> String {
+    let mut out = format!(
+        "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10}\n",
+        "node", "port", "role", "running", "state", "sync", "tl", "lsn", "replay", "lag_bytes", "slot_bytes", "wal_status"
+    );
+    for r in rows {
+        let role = match (r.in_recovery, r.role) {
+            (Some(true), _) => "standby",
+            (Some(false), _) => "primary",
+            (None, Role::Primary) => "primary?",
+            (None, Role::Standby) => "standby?",
+        };
+        let running = match (r.running, r.reachable) {
+            (true, true) => "yes",
+            (true, false) => "no-answer",
+            (false, _) if r.needs_rejoin => "rejoin",
+            (false, _) => "down",
+        };
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let num = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10}\n",
+            r.name,
+            r.port,
+            role,
+            running,
+            opt(&r.state),
+            opt(&r.sync_state),
+            num(r.timeline),
+            opt(&r.current_lsn),
+            opt(&r.replay_lsn),
+            num(r.lag_bytes),
+            num(r.slot_retained_bytes),
+            opt(&r.wal_status),
+        ));
+    }
+    out
+}

@@ -1,0 +1,98 @@
+//! `pgbench-repl cluster ...`
+
+use crate::cli::{ClusterCommand, UpArgs};
+use crate::cluster::{self, require_node, status, Lab, UpOptions};
+use anyhow::Result;
+
+pub async fn run(cmd: ClusterCommand) -> Result<()> {
+    match cmd {
+        ClusterCommand::Up(args) => up(args).await,
+        ClusterCommand::Status { json, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            let state = lab.state()?;
+            let rows = status::collect(&lab, &state).await?;
+            if json {
+                let doc = serde_json::json!({
+                    "dir": lab.dir,
+                    "sync": state.sync.to_string(),
+                    "server_version": state.server_version,
+                    "nodes": rows,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", status::render_table(&rows));
+            }
+            Ok(())
+        }
+        ClusterCommand::Env { node, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            let state = lab.state()?;
+            let n = match node {
+                Some(name) => require_node(&state, &name)?,
+                None => state.primary(),
+            };
+            println!("export PGHOST=127.0.0.1");
+            println!("export PGPORT={}", n.port);
+            println!("export PGUSER={}", state.user);
+            println!("export PGDATABASE={}", state.database);
+            println!("export PGPASSFILE={}", shell_quote(&lab.pgpass_file().to_string_lossy()));
+            println!("unset PGPASSWORD");
+            Ok(())
+        }
+        ClusterCommand::Down { lab } => cluster::down(&Lab::locate(lab.dir.as_deref())).await,
+        ClusterCommand::Destroy { lab } => {
+            cluster::destroy(&Lab::locate(lab.dir.as_deref())).await
+        }
+        ClusterCommand::Kill { node, lab } => {
+            cluster::kill(&Lab::locate(lab.dir.as_deref()), &node)?;
+            eprintln!("info: {node} killed (immediate stop)");
+            Ok(())
+        }
+        ClusterCommand::Promote { node, force, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            cluster::promote(&lab, &node, force).await?;
+            eprintln!("info: {node} is the primary; the other running standbys stream from it");
+            Ok(())
+        }
+        ClusterCommand::Rejoin { node, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            let state = cluster::rejoin(&lab, &node).await?;
+            eprintln!("info: {node} streams from {}", state.primary().name);
+            Ok(())
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> Result<()> {
+    let lab = Lab::locate(args.lab.dir.as_deref());
+    let opts = UpOptions {
+        standbys: args.standbys,
+        sync: args.sync,
+        link_delay: args.link_delay,
+        link_rate: args.link_rate,
+        port: args.port,
+        os_user: args.os_user,
+    };
+    let started = std::time::Instant::now();
+    let state = cluster::up(&lab, &opts).await?;
+    eprintln!(
+        "info: lab up at {} in {:.1}s: {} ({}), sync {}",
+        lab.dir.display(),
+        started.elapsed().as_secs_f64(),
+        state
+            .nodes
+            .iter()
+            .map(|n| format!("{} :{}", n.name, n.port))
+            .collect::<Vec<_>>()
+            .join(", "),
+        state.server_version,
+        state.sync
+    );
+    eprintln!("info: connect with: eval \"$(pgbench-repl cluster env primary)\"; psql");
+    Ok(())
+}
+
+/// Quote for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

@@ -1,0 +1,4 @@
+//! One function per subcommand: turn parsed arguments into calls on the library.
+
+pub mod cluster;
+pub mod link;

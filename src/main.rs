@@ -1,0 +1,28 @@
+//! pgbench-repl: parse, dispatch, print the error once, map it to the exit code.
+
+use clap::Parser;
+use pgbench_repl::cli::{Cli, Command};
+use pgbench_repl::commands;
+use pgbench_repl::error::exit_code;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Cluster(cmd) => commands::cluster::run(cmd).await,
+            Command::Link(cmd) => commands::link::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e) as u8)
+        }
+    }
+}
