@@ -93,7 +93,9 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("10").unwrap_err().contains("no unit"));
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("10 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration("abc").is_err());
     }
 
@@ -110,7 +112,11 @@ mod tests {
     fn format_round_trips() {
         for d in ["0ms", "50ms", "1.5ms", "250us", "12s"] {
             let parsed = parse_duration(d).unwrap();
-            assert_eq!(parse_duration(&format_duration(parsed)).unwrap(), parsed, "{d}");
+            assert_eq!(
+                parse_duration(&format_duration(parsed)).unwrap(),
+                parsed,
+                "{d}"
+            );
         }
     }
 }

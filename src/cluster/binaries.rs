@@ -12,10 +12,25 @@ const NEEDED: [&str; 5] = ["initdb", "pg_ctl", "postgres", "pg_basebackup", "pg_
 /// Looked for, in order: `PGBENCH_REPL_PG_BINDIR`, the directory of `initdb` on PATH,
 /// `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`.
 pub fn find_bindir() -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("PGBENCH_REPL_PG_BINDIR") {
-        candidates.push(PathBuf::from(dir));
+        // An explicit choice is honoured or refused, never silently replaced.
+        let dir = PathBuf::from(dir);
+        let missing: Vec<&str> = NEEDED
+            .iter()
+            .copied()
+            .filter(|b| !dir.join(b).is_file())
+            .collect();
+        if missing.is_empty() {
+            return Ok(dir);
+        }
+        return Err(usage(format!(
+            "PGBENCH_REPL_PG_BINDIR={} lacks {}: install the PostgreSQL server \
+             (`apt-get install postgresql` on Debian or Ubuntu) or unset it",
+            dir.display(),
+            missing.join(", ")
+        )));
     }
+    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if dir.join("initdb").is_file() {
@@ -56,12 +71,14 @@ fn debian_bindirs() -> Vec<PathBuf> {
             Some((major, e.path().join("bin")))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 
 /// `postgres --version`, e.g. "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)".
 pub fn server_version(bindir: &Path) -> Result<String> {
-    let out = Command::new(bindir.join("postgres")).arg("--version").output()?;
+    let out = Command::new(bindir.join("postgres"))
+        .arg("--version")
+        .output()?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

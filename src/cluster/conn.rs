@@ -46,7 +46,12 @@ impl ConnSpec {
         let config = self.config(timeout);
         let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
             .await
-            .map_err(|_| anyhow!("cannot connect to {}: timed out after {timeout:?}", self.describe()))?
+            .map_err(|_| {
+                anyhow!(
+                    "cannot connect to {}: timed out after {timeout:?}",
+                    self.describe()
+                )
+            })?
             .map_err(|e| anyhow!("cannot connect to {}: {e}", self.describe()))?;
         tokio::spawn(async move {
             let _ = connection.await;

@@ -49,10 +49,14 @@ pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
     let mut state = lab.state()?;
     let target = require_node(&state, name)?.clone();
     if target.role != Role::Standby {
-        return Err(usage(format!("{name} is not a standby: nothing to promote")));
+        return Err(usage(format!(
+            "{name} is not a standby: nothing to promote"
+        )));
     }
     if node::running_pid(&lab.data_dir(&target.name)).is_none() {
-        return Err(usage(format!("{name} is not running: start it with `cluster up`")));
+        return Err(usage(format!(
+            "{name} is not running: start it with `cluster up`"
+        )));
     }
     let old = state.primary().clone();
     let old_running = node::running_pid(&lab.data_dir(&old.name)).is_some();
@@ -81,9 +85,7 @@ pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
     apply_primary_conf(lab, &state).await?;
     create_slots(lab, &state).await?;
     lab.links()
-        .send(&Request::Upstream {
-            port: target.port,
-        })
+        .send(&Request::Upstream { port: target.port })
         .await?;
     status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
     Ok(state)

@@ -179,7 +179,10 @@ fn make_dirs(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
             .with_context(|| format!("cannot create the lab directory {}", d.display()))?;
         osuser::chown(&d, user)?;
     }
-    std::fs::set_permissions(lab.credentials_dir(), std::fs::Permissions::from_mode(0o700))?;
+    std::fs::set_permissions(
+        lab.credentials_dir(),
+        std::fs::Permissions::from_mode(0o700),
+    )?;
     std::fs::set_permissions(lab.dir.join("data"), std::fs::Permissions::from_mode(0o700))?;
     Ok(())
 }
@@ -187,10 +190,11 @@ fn make_dirs(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
 /// A generated password, in a 0600 file and a pgpass file for libpq clients.
 fn write_credentials(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
-    let pgpass = format!(
-        "127.0.0.1:*:*:postgres:{password}\nlocalhost:*:*:postgres:{password}\n"
-    );
-    for (path, text) in [(lab.password_file(), &password), (lab.pgpass_file(), &pgpass)] {
+    let pgpass = format!("127.0.0.1:*:*:postgres:{password}\nlocalhost:*:*:postgres:{password}\n");
+    for (path, text) in [
+        (lab.password_file(), &password),
+        (lab.pgpass_file(), &pgpass),
+    ] {
         write_private(&path, text)?;
         osuser::chown(&path, user)?;
     }

@@ -32,14 +32,18 @@ log_connections = off
 
 /// Write the node's include file for the role it has in `state`.
 pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<()> {
-    let mut text = String::from("# written by pgbench-repl: rewritten when the node's role changes\n");
+    let mut text =
+        String::from("# written by pgbench-repl: rewritten when the node's role changes\n");
     text.push_str(COMMON);
     text.push_str(&format!("port = {}\n", node.port));
     text.push_str(&format!("cluster_name = {}\n", guc_quote(&node.name)));
     match node.role {
         Role::Primary => {
             let names = sync_standby_names(state);
-            text.push_str(&format!("synchronous_standby_names = {}\n", guc_quote(&names)));
+            text.push_str(&format!(
+                "synchronous_standby_names = {}\n",
+                guc_quote(&names)
+            ));
         }
         Role::Standby => {
             let conninfo = format!(
@@ -103,7 +107,12 @@ fn write(path: &Path, text: &str) -> Result<()> {
                 Some(nix::unistd::Uid::from_raw(meta.uid())),
                 Some(nix::unistd::Gid::from_raw(meta.gid())),
             )
-            .with_context(|| format!("cannot give {} to the data directory's owner", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot give {} to the data directory's owner",
+                    path.display()
+                )
+            })?;
         }
     }
     Ok(())

@@ -96,6 +96,9 @@ fn pid(lab: &Lab) -> Option<nix::unistd::Pid> {
 /// True when the shaper process runs (a zombie child does not count).
 fn alive(pid: nix::unistd::Pid) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
     !matches!(state, None | Some("Z") | Some("X"))
 }

@@ -193,7 +193,18 @@ async fn streaming_standbys(lab: &Lab, state: &LabState) -> Result<Vec<String>> 
 pub fn render_table(rows: &[NodeStatus]) -> String {
     let mut out = format!(
         "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10}\n",
-        "node", "port", "role", "running", "state", "sync", "tl", "lsn", "replay", "lag_bytes", "slot_bytes", "wal_status"
+        "node",
+        "port",
+        "role",
+        "running",
+        "state",
+        "sync",
+        "tl",
+        "lsn",
+        "replay",
+        "lag_bytes",
+        "slot_bytes",
+        "wal_status"
     );
     for r in rows {
         let role = match (r.in_recovery, r.role) {

@@ -35,14 +35,15 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
             println!("export PGPORT={}", n.port);
             println!("export PGUSER={}", state.user);
             println!("export PGDATABASE={}", state.database);
-            println!("export PGPASSFILE={}", shell_quote(&lab.pgpass_file().to_string_lossy()));
+            println!(
+                "export PGPASSFILE={}",
+                shell_quote(&lab.pgpass_file().to_string_lossy())
+            );
             println!("unset PGPASSWORD");
             Ok(())
         }
         ClusterCommand::Down { lab } => cluster::down(&Lab::locate(lab.dir.as_deref())).await,
-        ClusterCommand::Destroy { lab } => {
-            cluster::destroy(&Lab::locate(lab.dir.as_deref())).await
-        }
+        ClusterCommand::Destroy { lab } => cluster::destroy(&Lab::locate(lab.dir.as_deref())).await,
         ClusterCommand::Kill { node, lab } => {
             cluster::kill(&Lab::locate(lab.dir.as_deref()), &node)?;
             eprintln!("info: {node} killed (immediate stop)");

@@ -68,7 +68,11 @@ fn render(state: &LabState, links: &[LinkStatus]) -> String {
             l.listen_port,
             s.upstream_port,
             format_duration(Duration::from_micros(s.delay_us)),
-            if s.rate == 0 { "-".to_string() } else { format!("{}B/s", s.rate) },
+            if s.rate == 0 {
+                "-".to_string()
+            } else {
+                format!("{}B/s", s.rate)
+            },
             s.paused,
             s.cut,
             l.bytes_to_upstream,

@@ -156,8 +156,8 @@ impl TokenBucket {
         let burst = (rate as f64 / 20.0).max(1500.0);
         loop {
             let now = Instant::now();
-            self.tokens =
-                (self.tokens + now.duration_since(self.last).as_secs_f64() * rate as f64).min(burst);
+            self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate as f64)
+                .min(burst);
             self.last = now;
             if self.tokens >= 1.0 {
                 let n = (self.tokens as usize).min(want);

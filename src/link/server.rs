@@ -52,8 +52,12 @@ pub async fn serve(config: ShaperConfig) -> Result<()> {
         listeners.push((node, listener));
     }
     let _ = std::fs::remove_file(&config.socket);
-    let control = UnixListener::bind(&config.socket)
-        .with_context(|| format!("cannot create the control socket {}", config.socket.display()))?;
+    let control = UnixListener::bind(&config.socket).with_context(|| {
+        format!(
+            "cannot create the control socket {}",
+            config.socket.display()
+        )
+    })?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o600))?;

@@ -1,0 +1,201 @@
+//! Test support: a real lab per test, on a free block of ports in its own temporary directory,
+//! started and destroyed through the pgbench-repl binary itself.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+use tokio_postgres::{Client, NoTls};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pgbench-repl");
+
+/// Run the binary; returns its output.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("cannot run pgbench-repl")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary directory that the server's OS user (postgres, when tests run as root) can enter.
+pub fn temp_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("pgbench-repl-test-")
+        .tempdir()
+        .expect("cannot make a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
+
+/// A base port whose block (base..base+9 and base+10..base+19) is free now.
+pub fn free_port_block() -> u16 {
+    let seed = (std::process::id() as u16).wrapping_mul(7919) % 1000;
+    loop {
+        let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
+        let base = 20000 + ((seed + n * 37) % 1000) * 40;
+        if (base..base + 20).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+/// A running lab; destroyed when dropped.
+pub struct TestLab {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl TestLab {
+    /// `cluster up` with these extra arguments; panics with the tool's stderr if it fails.
+    pub fn up(extra: &[&str]) -> TestLab {
+        let tmp = temp_dir();
+        let dir = tmp.path().join("lab");
+        for _ in 0..3 {
+            let port = free_port_block();
+            let port_s = port.to_string();
+            let mut args = vec![
+                "cluster",
+                "up",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--port",
+                &port_s,
+            ];
+            args.extend_from_slice(extra);
+            let out = cli(&args);
+            if out.status.success() {
+                return TestLab { tmp, dir, port };
+            }
+            let err = stderr(&out);
+            if !err.contains("busy") {
+                let _ = cli(&["cluster", "destroy", "--dir", dir.to_str().unwrap()]);
+                panic!("cluster up failed:\n{err}");
+            }
+        }
+        panic!("no free port block found");
+    }
+
+    pub fn dir_arg(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// Run `pgbench-repl <args> --dir <lab>`.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--dir", self.dir_arg()]);
+        cli(&all)
+    }
+
+    /// Like `cli`, panicking with stderr when it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "pgbench-repl {args:?} failed:\n{}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.dir.join("credentials/password"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    pub fn node_port(&self, node: &str) -> u16 {
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
+                .unwrap();
+        state["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == node)
+            .unwrap_or_else(|| panic!("no node {node}"))["port"]
+            .as_u64()
+            .unwrap() as u16
+    }
+
+    /// Connect to a node as the lab's superuser.
+    pub async fn connect(&self, node: &str) -> Client {
+        connect(self.node_port(node), &self.password()).await
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let _ = cli(&["cluster", "destroy", "--dir", self.dir.to_str().unwrap()]);
+    }
+}
+
+pub async fn connect(port: u16, password: &str) -> Client {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .password(password)
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(5));
+    let (client, conn) = config.connect(NoTls).await.expect("cannot connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// Poll `check` until it returns Some or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// PIDs of processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
+    let needle = needle.to_string_lossy().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .map(|s| s.trim_start().starts_with('Z'))
+                .unwrap_or(true);
+            !zombie
+                && String::from_utf8_lossy(&cmd)
+                    .replace('\0', " ")
+                    .contains(&needle)
+        })
+        .collect()
+}
