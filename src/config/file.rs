@@ -1,0 +1,118 @@
+//! The workload file as written (DESIGN section 3): serde structs, unknown keys refused.
+//! Values that later checks may reject carry their span, so errors can name the line.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadFile {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub run: RunSection,
+    #[serde(default)]
+    pub setup: Option<SetupSection>,
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
+    #[serde(default)]
+    pub load: Vec<LoadGroup>,
+    #[serde(default)]
+    pub transaction: Vec<TransactionDef>,
+    #[serde(default)]
+    pub event: Vec<EventDef>,
+    #[serde(default)]
+    pub matrix: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    pub expect: IndexMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    pub duration: Option<Spanned<String>>,
+    pub warmup: Option<Spanned<String>>,
+    pub sample_every: Option<Spanned<String>>,
+    pub seed: Option<u64>,
+    pub synchronous_commit: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupSection {
+    pub sql: Spanned<String>,
+}
+
+/// Any cluster instead of the lab: libpq URIs or key=value strings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    pub primary: Spanned<String>,
+    #[serde(default)]
+    pub standbys: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadGroup {
+    pub name: Spanned<String>,
+    pub clients: Spanned<i64>,
+    pub rate: Option<Spanned<f64>>,
+    pub mix: Spanned<IndexMap<String, i64>>,
+    pub read_your_writes: Option<Spanned<String>>,
+    pub stop_after: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionDef {
+    pub name: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub sql: Option<Spanned<SqlList>>,
+    pub copy: Option<Spanned<CopyDef>>,
+}
+
+/// `sql = "..."` or `sql = ["...", "..."]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SqlList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SqlList {
+    pub fn statements(&self) -> Vec<String> {
+        match self {
+            SqlList::One(s) => vec![s.clone()],
+            SqlList::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyDef {
+    pub table: String,
+    pub rows_per_tx: i64,
+    pub columns: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDef {
+    pub at: Spanned<String>,
+    pub action: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    #[serde(rename = "for")]
+    pub for_: Option<Spanned<String>>,
+    pub delay: Option<Spanned<String>>,
+    pub rate: Option<Spanned<String>>,
+    pub sync: Option<Spanned<String>>,
+    pub command: Option<Spanned<String>>,
+    pub undo: Option<Spanned<String>>,
+}

@@ -1,0 +1,150 @@
+//! The plan of a run: a workload file checked and compiled into what the executor needs.
+
+pub mod generators;
+pub mod sql;
+pub mod value;
+
+use crate::cluster::SyncMode;
+use generators::Generator;
+use sql::Statement;
+use std::time::Duration;
+
+/// Where a transaction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Primary,
+    /// The standbys, round-robin.
+    Standby,
+    /// The primary and the standbys, round-robin.
+    Any,
+}
+
+/// A transaction: SQL statements (BEGIN ... COMMIT when more than one) or a COPY.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub name: String,
+    pub target: Target,
+    pub params: Vec<(String, Generator)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Sql(Vec<Statement>),
+    Copy(CopySpec),
+}
+
+/// `COPY table (columns) FROM STDIN (FORMAT binary)` with generated rows.
+#[derive(Debug, Clone)]
+pub struct CopySpec {
+    pub table: String,
+    pub rows_per_tx: u64,
+    pub columns: Vec<(String, Generator)>,
+}
+
+impl Transaction {
+    pub fn is_write(&self) -> bool {
+        self.target == Target::Primary
+    }
+    pub fn is_copy(&self) -> bool {
+        matches!(self.body, Body::Copy(_))
+    }
+}
+
+/// A group of clients running a mix side by side with the other groups.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub clients: u32,
+    /// Transactions per second for the whole group (open model); None: closed model.
+    pub rate: Option<f64>,
+    /// (transaction index, weight), weights > 0.
+    pub mix: Vec<(usize, u32)>,
+    pub read_your_writes: bool,
+    /// Transactions (or rows, for a group that only copies) after which the group stops.
+    pub stop_after: Option<u64>,
+    pub stop_counts_rows: bool,
+}
+
+/// A drill action on the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    PauseLink(String),
+    ResumeLink(String),
+    CutLink(String),
+    HealLink(String),
+    SetLink {
+        node: String,
+        delay: Option<Duration>,
+        rate: Option<u64>,
+    },
+    Kill(String),
+    Promote(Option<String>),
+    Rejoin(String),
+    SetSync(SyncMode),
+    Exec {
+        command: String,
+        undo: Option<String>,
+    },
+}
+
+pub const ACTIONS: &[&str] = &[
+    "pause_link",
+    "resume_link",
+    "cut_link",
+    "heal_link",
+    "set_link",
+    "kill",
+    "promote",
+    "rejoin",
+    "set_sync",
+    "exec",
+];
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub at: Duration,
+    pub action: Action,
+    /// Undo the action after this long (pause -> resume, cut -> heal, set_link -> previous).
+    pub for_: Option<Duration>,
+}
+
+/// An `[expect]` line: a summary.json path, an operator and a number.
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub path: String,
+    pub op: String,
+    pub value: f64,
+    pub text: String,
+}
+
+/// Connection strings of a cluster the lab does not own.
+#[derive(Debug, Clone)]
+pub struct ClusterTargets {
+    pub primary: tokio_postgres::Config,
+    pub standbys: Vec<tokio_postgres::Config>,
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    pub description: Option<String>,
+    pub duration: Option<Duration>,
+    pub warmup: Duration,
+    pub sample_every: Duration,
+    pub seed: u64,
+    pub synchronous_commit: Option<String>,
+    pub setup_sql: Option<String>,
+    pub cluster: Option<ClusterTargets>,
+    pub groups: Vec<Group>,
+    pub transactions: Vec<Transaction>,
+    pub events: Vec<Event>,
+    pub expect: Vec<Expectation>,
+}
+
+impl Workload {
+    pub fn needs_standbys(&self) -> bool {
+        self.transactions.iter().any(|t| t.target == Target::Standby)
+    }
+}
