@@ -17,12 +17,34 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a workload (on the lab unless it has a [cluster]) and write its results.
+    Run(RunArgs),
     /// Start, inspect and break the lab: a primary and hot standbys on this machine.
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Shape the network link between each standby and the primary.
     #[command(subcommand)]
     Link(LinkCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workload file (see docs/workload-format.md)
+    pub workload: PathBuf,
+    /// Override a key of the file, e.g. --set load.shoppers.clients=16 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Override run.duration, e.g. 30s
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Result directory [default: results/<workload>/<YYYYMMDD-HHMMSS>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress display on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub lab: LabDir,
 }
 
 /// Where the lab lives.

@@ -20,13 +20,25 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
+/// The run finished, but an `[expect]` assertion failed: exit code 3.
+#[derive(Debug)]
+pub struct ExpectFailed(pub String);
+
+impl fmt::Display for ExpectFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExpectFailed {}
+
 /// The exit code for an error that reached `main`.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err
-        .chain()
-        .any(|e| e.downcast_ref::<UsageError>().is_some())
-    {
+    let is = |f: fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
+    if is(|e| e.is::<UsageError>()) {
         2
+    } else if is(|e| e.is::<ExpectFailed>()) {
+        3
     } else {
         1
     }

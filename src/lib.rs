@@ -1,10 +1,13 @@
 //! pgbench-repl as a library: the binary is a thin shell over these modules.
 
 pub mod cli;
-pub mod config;
-pub mod workload;
 pub mod cluster;
 pub mod commands;
+pub mod config;
 pub mod error;
+pub mod exec;
 pub mod link;
+pub mod record;
+pub mod report;
 pub mod units;
+pub mod workload;

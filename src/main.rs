@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         .expect("cannot start the tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => commands::run::run(args).await,
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
             Command::Link(cmd) => commands::link::run(cmd).await,
         }

@@ -167,3 +167,43 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
     Ok(state)
 }
+
+/// Start a node that was killed (not one that must be rejoined first).
+pub fn start_node(lab: &Lab, name: &str) -> Result<()> {
+    let state = lab.state()?;
+    let n = require_node(&state, name)?;
+    if n.needs_rejoin {
+        return Err(usage(format!(
+            "{name} must be rejoined (`cluster rejoin {name}`), not restarted"
+        )));
+    }
+    if node::running_pid(&lab.data_dir(name)).is_none() {
+        node::start(lab, &state, name)?;
+    }
+    Ok(())
+}
+
+/// Change the sync mode of a running lab (reload, no restart).
+pub async fn set_sync(lab: &Lab, sync: super::SyncMode) -> Result<()> {
+    let mut state = lab.state()?;
+    state.sync = sync;
+    lab.save(&state)?;
+    apply_primary_conf(lab, &state).await
+}
+
+/// The running standby that has received the most WAL: the one to promote.
+pub async fn most_advanced_standby(lab: &Lab) -> Result<String> {
+    let state = lab.state()?;
+    let rows = status::collect(lab, &state).await?;
+    rows.iter()
+        .filter(|r| r.role == Role::Standby && r.reachable && !r.needs_rejoin)
+        .max_by_key(|r| {
+            r.receive_lsn
+                .as_deref()
+                .or(r.replay_lsn.as_deref())
+                .and_then(crate::exec::parse_lsn)
+                .unwrap_or(0)
+        })
+        .map(|r| r.name.clone())
+        .ok_or_else(|| anyhow::anyhow!("no running standby to promote"))
+}

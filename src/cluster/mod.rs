@@ -12,7 +12,7 @@ mod shaper_proc;
 pub mod state;
 pub mod status;
 
-pub use failover::{kill, promote, rejoin};
+pub use failover::{kill, most_advanced_standby, promote, rejoin, set_sync, start_node};
 pub use lifecycle::{destroy, down, up, UpOptions};
 pub use shaper_proc::shaper_config;
 pub use state::{LabState, NodeState, Role, SyncMode};

@@ -239,3 +239,8 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
     }
     out
 }
+
+/// True when the node the lab calls primary has a live postmaster.
+pub fn primary_running(lab: &Lab, state: &LabState) -> bool {
+    node::running_pid(&lab.data_dir(&state.primary().name)).is_some()
+}

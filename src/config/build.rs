@@ -20,7 +20,11 @@ const SYNC_COMMIT: &[&str] = &["off", "local", "remote_write", "on", "remote_app
 pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
     let name = file.name.get_ref().trim().to_string();
     if name.is_empty() || name.contains('/') {
-        return Err(src.error_at(file.name.span(), "name", "must be a non-empty name without '/'"));
+        return Err(src.error_at(
+            file.name.span(),
+            "name",
+            "must be a non-empty name without '/'",
+        ));
     }
     let dur = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<Duration>> {
         v.as_ref()
@@ -33,7 +37,8 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         return Err(src.error_at(s.span(), "run.duration", "must be longer than 0"));
     }
     let warmup = dur(&file.run.warmup, "run.warmup")?.unwrap_or(Duration::ZERO);
-    let sample_every = dur(&file.run.sample_every, "run.sample_every")?.unwrap_or(Duration::from_millis(100));
+    let sample_every =
+        dur(&file.run.sample_every, "run.sample_every")?.unwrap_or(Duration::from_millis(100));
     if sample_every < Duration::from_millis(10) {
         let s = file.run.sample_every.as_ref().unwrap();
         return Err(src.error_at(s.span(), "run.sample_every", "must be 10ms or more"));
@@ -43,7 +48,11 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
             return Err(src.error_at(
                 s.span(),
                 "run.synchronous_commit",
-                format!("'{}' is not a level: expected one of {}", s.get_ref(), SYNC_COMMIT.join(", ")),
+                format!(
+                    "'{}' is not a level: expected one of {}",
+                    s.get_ref(),
+                    SYNC_COMMIT.join(", ")
+                ),
             ))
         }
         other => other.as_ref().map(|s| s.get_ref().clone()),
@@ -114,7 +123,11 @@ fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<Trans
         let name = def.name.get_ref().clone();
         let key = |k: &str| format!("transaction '{name}', {k}");
         if !seen.insert(name.clone()) {
-            return Err(src.error_at(def.name.span(), "transaction.name", format!("'{name}' is defined twice")));
+            return Err(src.error_at(
+                def.name.span(),
+                "transaction.name",
+                format!("'{name}' is defined twice"),
+            ));
         }
         let target = match def.target.as_ref().map(|t| t.get_ref().as_str()) {
             None | Some("primary") => Target::Primary,
@@ -130,27 +143,48 @@ fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<Trans
         };
         let mut params = Vec::new();
         for (pname, spec) in &def.params {
-            let g = Generator::parse(spec.get_ref()).map_err(|e| src.error_at(spec.span(), &key(&format!("params.{pname}")), e))?;
+            let g = Generator::parse(spec.get_ref())
+                .map_err(|e| src.error_at(spec.span(), &key(&format!("params.{pname}")), e))?;
             params.push((pname.clone(), g));
         }
         let body = match (&def.sql, &def.copy) {
             (Some(_), Some(c)) => {
-                return Err(src.error_at(c.span(), &key("copy"), "a transaction has either sql or copy, not both"))
+                return Err(src.error_at(
+                    c.span(),
+                    &key("copy"),
+                    "a transaction has either sql or copy, not both",
+                ))
             }
             (None, None) => {
-                return Err(src.error_at(def.name.span(), &key("sql"), "missing: give sql = [...] or copy = {...}"))
+                return Err(src.error_at(
+                    def.name.span(),
+                    &key("sql"),
+                    "missing: give sql = [...] or copy = {...}",
+                ))
             }
             (Some(sql), None) => Body::Sql(compile_sql(src, &name, sql, &params)?),
             (None, Some(copy)) => {
                 if target != Target::Primary {
-                    return Err(src.error_at(copy.span(), &key("copy"), "a copy writes, so its target must be primary"));
+                    return Err(src.error_at(
+                        copy.span(),
+                        &key("copy"),
+                        "a copy writes, so its target must be primary",
+                    ));
                 }
                 let c = copy.get_ref();
                 if c.rows_per_tx < 1 {
-                    return Err(src.error_at(copy.span(), &key("copy.rows_per_tx"), "must be 1 or more"));
+                    return Err(src.error_at(
+                        copy.span(),
+                        &key("copy.rows_per_tx"),
+                        "must be 1 or more",
+                    ));
                 }
                 if c.columns.is_empty() {
-                    return Err(src.error_at(copy.span(), &key("copy.columns"), "name at least one column"));
+                    return Err(src.error_at(
+                        copy.span(),
+                        &key("copy.columns"),
+                        "name at least one column",
+                    ));
                 }
                 let columns = c
                     .columns
@@ -158,7 +192,9 @@ fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<Trans
                     .map(|(col, spec)| {
                         Generator::parse(spec)
                             .map(|g| (col.clone(), g))
-                            .map_err(|e| src.error_at(copy.span(), &key(&format!("copy.columns.{col}")), e))
+                            .map_err(|e| {
+                                src.error_at(copy.span(), &key(&format!("copy.columns.{col}")), e)
+                            })
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Body::Copy(CopySpec {
@@ -168,7 +204,12 @@ fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<Trans
                 })
             }
         };
-        out.push(Transaction { name, target, params, body });
+        out.push(Transaction {
+            name,
+            target,
+            params,
+            body,
+        });
     }
     Ok(out)
 }
@@ -181,7 +222,11 @@ fn compile_sql(
 ) -> Result<Vec<crate::workload::sql::Statement>> {
     let statements = sql.get_ref().statements();
     if statements.is_empty() || statements.iter().any(|s| s.trim().is_empty()) {
-        return Err(src.error_at(sql.span(), &format!("transaction '{tx}', sql"), "a statement is empty"));
+        return Err(src.error_at(
+            sql.span(),
+            &format!("transaction '{tx}', sql"),
+            "a statement is empty",
+        ));
     }
     let mut defined: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
     defined.extend(BUILTIN_PARAMS.iter().map(|s| s.to_string()));
@@ -210,7 +255,10 @@ fn compile_sql(
 
 fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result<Vec<Group>> {
     if defs.is_empty() {
-        return Err(src.error("load", "no [[load]] group: add one with name, clients and mix"));
+        return Err(src.error(
+            "load",
+            "no [[load]] group: add one with name, clients and mix",
+        ));
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -218,15 +266,27 @@ fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result
         let name = def.name.get_ref().clone();
         let key = |k: &str| format!("load '{name}', {k}");
         if !seen.insert(name.clone()) {
-            return Err(src.error_at(def.name.span(), "load.name", format!("'{name}' is defined twice")));
+            return Err(src.error_at(
+                def.name.span(),
+                "load.name",
+                format!("'{name}' is defined twice"),
+            ));
         }
         let clients = *def.clients.get_ref();
         if !(1..=10_000).contains(&clients) {
-            return Err(src.error_at(def.clients.span(), &key("clients"), format!("{clients} is not a client count: expected 1 to 10000")));
+            return Err(src.error_at(
+                def.clients.span(),
+                &key("clients"),
+                format!("{clients} is not a client count: expected 1 to 10000"),
+            ));
         }
         let rate = match &def.rate {
             Some(r) if !(*r.get_ref() > 0.0 && r.get_ref().is_finite()) => {
-                return Err(src.error_at(r.span(), &key("rate"), "must be a positive number of transactions per second"))
+                return Err(src.error_at(
+                    r.span(),
+                    &key("rate"),
+                    "must be a positive number of transactions per second",
+                ))
             }
             other => other.as_ref().map(|r| *r.get_ref()),
         };
@@ -240,18 +300,29 @@ fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result
                 src.error_at(
                     def.mix.span(),
                     &key("mix"),
-                    format!("unknown transaction '{tx}'{hint}: the transactions are {}", all.join(", ")),
+                    format!(
+                        "unknown transaction '{tx}'{hint}: the transactions are {}",
+                        all.join(", ")
+                    ),
                 )
             })?;
             if *weight < 0 {
-                return Err(src.error_at(def.mix.span(), &key(&format!("mix.{tx}")), "a weight cannot be negative"));
+                return Err(src.error_at(
+                    def.mix.span(),
+                    &key(&format!("mix.{tx}")),
+                    "a weight cannot be negative",
+                ));
             }
             if *weight > 0 {
                 mix.push((idx, *weight as u32));
             }
         }
         if mix.is_empty() {
-            return Err(src.error_at(def.mix.span(), &key("mix"), "empty or all weights zero: give at least one transaction a weight above 0"));
+            return Err(src.error_at(
+                def.mix.span(),
+                &key("mix"),
+                "empty or all weights zero: give at least one transaction a weight above 0",
+            ));
         }
         let read_your_writes = match def.read_your_writes.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("off") => false,
@@ -266,7 +337,11 @@ fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result
         };
         let stop_after = match &def.stop_after {
             Some(s) if *s.get_ref() < 1 => {
-                return Err(src.error_at(s.span(), &key("stop_after"), format!("{} is not a count: expected 1 or more", s.get_ref())))
+                return Err(src.error_at(
+                    s.span(),
+                    &key("stop_after"),
+                    format!("{} is not a count: expected 1 or more", s.get_ref()),
+                ))
             }
             other => other.as_ref().map(|s| *s.get_ref() as u64),
         };
@@ -286,7 +361,8 @@ fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result
 
 fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
     let key = |k: &str| format!("event[{i}].{k}");
-    let at = parse_duration(e.at.get_ref()).map_err(|m| src.error_at(e.at.span(), &key("at"), m))?;
+    let at =
+        parse_duration(e.at.get_ref()).map_err(|m| src.error_at(e.at.span(), &key("at"), m))?;
     let for_ = e
         .for_
         .as_ref()
@@ -296,7 +372,13 @@ fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
         e.target
             .as_ref()
             .map(|t| t.get_ref().clone())
-            .ok_or_else(|| src.error_at(e.action.span(), &key("target"), format!("'{}' needs a target node", e.action.get_ref())))
+            .ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("target"),
+                    format!("'{}' needs a target node", e.action.get_ref()),
+                )
+            })
     };
     let action = match e.action.get_ref().as_str() {
         "pause_link" => Action::PauseLink(target()?),
@@ -308,30 +390,48 @@ fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
             delay: e
                 .delay
                 .as_ref()
-                .map(|d| parse_duration(d.get_ref()).map_err(|m| src.error_at(d.span(), &key("delay"), m)))
+                .map(|d| {
+                    parse_duration(d.get_ref())
+                        .map_err(|m| src.error_at(d.span(), &key("delay"), m))
+                })
                 .transpose()?,
             rate: e
                 .rate
                 .as_ref()
-                .map(|r| parse_rate(r.get_ref()).map_err(|m| src.error_at(r.span(), &key("rate"), m)))
+                .map(|r| {
+                    parse_rate(r.get_ref()).map_err(|m| src.error_at(r.span(), &key("rate"), m))
+                })
                 .transpose()?,
         },
         "kill" => Action::Kill(target()?),
+        "start" => Action::Start(target()?),
         "promote" => Action::Promote(e.target.as_ref().map(|t| t.get_ref().clone())),
         "rejoin" => Action::Rejoin(target()?),
         "set_sync" => {
-            let s = e
-                .sync
-                .as_ref()
-                .ok_or_else(|| src.error_at(e.action.span(), &key("sync"), "set_sync needs sync = \"async\" | \"first:N\" | \"any:N\""))?;
-            Action::SetSync(SyncMode::parse(s.get_ref()).map_err(|m| src.error_at(s.span(), &key("sync"), m))?)
+            let s = e.sync.as_ref().ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("sync"),
+                    "set_sync needs sync = \"async\" | \"first:N\" | \"any:N\"",
+                )
+            })?;
+            Action::SetSync(
+                SyncMode::parse(s.get_ref())
+                    .map_err(|m| src.error_at(s.span(), &key("sync"), m))?,
+            )
         }
         "exec" => Action::Exec {
             command: e
                 .command
                 .as_ref()
                 .map(|c| c.get_ref().clone())
-                .ok_or_else(|| src.error_at(e.action.span(), &key("command"), "exec needs command = \"...\""))?,
+                .ok_or_else(|| {
+                    src.error_at(
+                        e.action.span(),
+                        &key("command"),
+                        "exec needs command = \"...\"",
+                    )
+                })?,
             undo: e.undo.as_ref().map(|u| u.get_ref().clone()),
         },
         other => {
@@ -341,7 +441,10 @@ fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
             return Err(src.error_at(
                 e.action.span(),
                 &key("action"),
-                format!("unknown action '{other}'{hint}: expected one of {}", ACTIONS.join(", ")),
+                format!(
+                    "unknown action '{other}'{hint}: expected one of {}",
+                    ACTIONS.join(", ")
+                ),
             ));
         }
     };
@@ -353,11 +456,20 @@ fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Result
     let op = ["<=", ">=", "==", "!=", "<", ">"]
         .into_iter()
         .find(|op| text.starts_with(op))
-        .ok_or_else(|| src.error_at(cond.span(), &format!("expect.\"{path}\""), "expected a comparison such as \"< 1.0\" or \"== 0\""))?;
-    let value: f64 = text[op.len()..]
-        .trim()
-        .parse()
-        .map_err(|_| src.error_at(cond.span(), &format!("expect.\"{path}\""), format!("'{}' is not a number", text[op.len()..].trim())))?;
+        .ok_or_else(|| {
+            src.error_at(
+                cond.span(),
+                &format!("expect.\"{path}\""),
+                "expected a comparison such as \"< 1.0\" or \"== 0\"",
+            )
+        })?;
+    let value: f64 = text[op.len()..].trim().parse().map_err(|_| {
+        src.error_at(
+            cond.span(),
+            &format!("expect.\"{path}\""),
+            format!("'{}' is not a number", text[op.len()..].trim()),
+        )
+    })?;
     Ok(Expectation {
         path: path.to_string(),
         op: op.to_string(),

@@ -7,7 +7,8 @@ use tokio_postgres::Config;
 
 /// Parse a connection string; the error never contains the password.
 pub fn parse_conninfo(text: &str) -> Result<Config, String> {
-    let mut config = Config::from_str(text).map_err(|e| format!("not a valid connection string: {e}"))?;
+    let mut config =
+        Config::from_str(text).map_err(|e| format!("not a valid connection string: {e}"))?;
     fill_from_env(&mut config);
     if config.get_password().is_none() {
         if let Some(pw) = pgpass_lookup(&config) {
@@ -24,7 +25,7 @@ pub fn parse_conninfo(text: &str) -> Result<Config, String> {
 fn fill_from_env(config: &mut Config) {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if config.get_hosts().is_empty() {
-        config.host(&env("PGHOST").unwrap_or_else(|| "localhost".into()));
+        config.host(env("PGHOST").unwrap_or_else(|| "localhost".into()));
     }
     if config.get_ports().is_empty() {
         if let Some(p) = env("PGPORT").and_then(|p| p.parse().ok()) {
@@ -32,7 +33,9 @@ fn fill_from_env(config: &mut Config) {
         }
     }
     if config.get_user().is_none() {
-        let user = env("PGUSER").or_else(|| env("USER")).unwrap_or_else(|| "postgres".into());
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "postgres".into());
         config.user(&user);
     }
     if config.get_dbname().is_none() {
@@ -51,13 +54,20 @@ fn fill_from_env(config: &mut Config) {
 fn pgpass_lookup(config: &Config) -> Option<String> {
     let path = std::env::var_os("PGPASSFILE")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".pgpass")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".pgpass"))
+        })?;
     let text = std::fs::read_to_string(path).ok()?;
     let host = match config.get_hosts().first()? {
         Host::Tcp(h) => h.clone(),
         Host::Unix(p) => p.to_string_lossy().into_owned(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let user = config.get_user().unwrap_or("").to_string();
     let db = config.get_dbname().unwrap_or(&user).to_string();
     text.lines()
@@ -65,7 +75,8 @@ fn pgpass_lookup(config: &Config) -> Option<String> {
         .find_map(|line| {
             let f: Vec<&str> = line.splitn(5, ':').collect();
             let ok = |i: usize, v: &str| f.get(i).is_some_and(|x| *x == "*" || *x == v);
-            (f.len() == 5 && ok(0, &host) && ok(1, &port) && ok(2, &db) && ok(3, &user)).then(|| f[4].to_string())
+            (f.len() == 5 && ok(0, &host) && ok(1, &port) && ok(2, &db) && ok(3, &user))
+                .then(|| f[4].to_string())
         })
 }
 
@@ -80,8 +91,16 @@ pub fn describe(config: &Config) -> String {
             Host::Unix(path) => format!("{}:{p}", path.display()),
         })
         .collect();
-    let hosts = if hosts.is_empty() { "localhost:5432".to_string() } else { hosts.join(",") };
-    format!("{}@{hosts}/{}", config.get_user().unwrap_or("?"), config.get_dbname().unwrap_or("postgres"))
+    let hosts = if hosts.is_empty() {
+        "localhost:5432".to_string()
+    } else {
+        hosts.join(",")
+    };
+    format!(
+        "{}@{hosts}/{}",
+        config.get_user().unwrap_or("?"),
+        config.get_dbname().unwrap_or("postgres")
+    )
 }
 
 #[cfg(test)]

@@ -16,8 +16,12 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read the workload file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            usage(format!(
+                "cannot read the workload file {}: {e}",
+                path.display()
+            ))
+        })?;
         Ok(Source {
             path: path.to_path_buf(),
             text,
@@ -26,13 +30,25 @@ impl Source {
     }
 
     pub fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     /// An error (exit 2) at a span: `file:line: key: message`.
-    pub fn error_at(&self, span: std::ops::Range<usize>, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        msg: impl std::fmt::Display,
+    ) -> anyhow::Error {
         if self.overridden.is_empty() {
-            usage(format!("{}:{}: {key}: {msg}", self.path.display(), self.line_of(span.start)))
+            usage(format!(
+                "{}:{}: {key}: {msg}",
+                self.path.display(),
+                self.line_of(span.start)
+            ))
         } else {
             usage(format!(
                 "{}: {key}: {msg} (after --set {})",
@@ -78,9 +94,11 @@ impl Source {
         let mut doc: toml::Table = toml::from_str(&self.text)
             .map_err(|e| usage(format!("{}: {}", self.path.display(), e.message())))?;
         for set in sets {
-            let (key, value) = set
-                .split_once('=')
-                .ok_or_else(|| usage(format!("--set {set}: expected KEY=VALUE, e.g. --set load.shoppers.clients=16")))?;
+            let (key, value) = set.split_once('=').ok_or_else(|| {
+                usage(format!(
+                    "--set {set}: expected KEY=VALUE, e.g. --set load.shoppers.clients=16"
+                ))
+            })?;
             let value = parse_value(value.trim());
             let path: Vec<&str> = key.trim().split('.').collect();
             set_path(&mut doc, &path, value).map_err(|e| usage(format!("--set {set}: {e}")))?;
@@ -119,13 +137,21 @@ fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) -> Resul
                     .iter()
                     .position(|it| it.get("name").and_then(|n| n.as_str()) == Some(sel))
                     .ok_or_else(|| {
-                        let names: Vec<&str> = items.iter().filter_map(|i| i.get("name")?.as_str()).collect();
-                        format!("no [[{first}]] named '{sel}' (there are: {})", names.join(", "))
+                        let names: Vec<&str> = items
+                            .iter()
+                            .filter_map(|i| i.get("name")?.as_str())
+                            .collect();
+                        format!(
+                            "no [[{first}]] named '{sel}' (there are: {})",
+                            names.join(", ")
+                        )
                     })?,
             };
             match &mut items[pos] {
                 toml::Value::Table(t) if !rest.is_empty() => set_path(t, rest, value),
-                _ => Err(format!("{first}.{sel} needs a key after it, e.g. {first}.{sel}.name")),
+                _ => Err(format!(
+                    "{first}.{sel} needs a key after it, e.g. {first}.{sel}.name"
+                )),
             }
         }
         _ => Err(format!("'{first}' is not a table")),
@@ -147,7 +173,9 @@ fn nearest_key_hint(msg: &str) -> String {
         .map(|cand| (edit_distance(unknown, cand), cand))
         .min();
     match best {
-        Some((d, cand)) if d <= unknown.len().max(2) / 2 + 1 => format!(" (did you mean `{cand}`?)"),
+        Some((d, cand)) if d <= unknown.len().max(2) / 2 + 1 => {
+            format!(" (did you mean `{cand}`?)")
+        }
         _ => String::new(),
     }
 }
@@ -185,7 +213,10 @@ mod tests {
     fn hint_picks_the_nearest_key() {
         let m = "unknown field `clientz`, expected one of `name`, `clients`, `rate`";
         assert_eq!(nearest_key_hint(m), " (did you mean `clients`?)");
-        assert_eq!(nearest_key_hint("unknown field `zzzzzzzz`, expected `name`"), "");
+        assert_eq!(
+            nearest_key_hint("unknown field `zzzzzzzz`, expected `name`"),
+            ""
+        );
     }
 
     #[test]
@@ -195,11 +226,15 @@ mod tests {
             text: "name = \"w\"\n[[load]]\nname = \"a\"\nclients = 1\n".into(),
             overridden: vec![],
         };
-        s.apply_sets(&["load.a.clients=16".into(), "run.duration=2s".into()]).unwrap();
+        s.apply_sets(&["load.a.clients=16".into(), "run.duration=2s".into()])
+            .unwrap();
         let t: toml::Table = toml::from_str(&s.text).unwrap();
         assert_eq!(t["load"][0]["clients"].as_integer(), Some(16));
         assert_eq!(t["run"]["duration"].as_str(), Some("2s"));
-        let err = s.apply_sets(&["load.b.clients=1".into()]).unwrap_err().to_string();
+        let err = s
+            .apply_sets(&["load.b.clients=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no [[load]] named 'b'"), "{err}");
     }
 }

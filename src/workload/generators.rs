@@ -25,9 +25,20 @@ pub const GENERATORS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub enum Generator {
     Uniform(i64, i64),
-    Zipf { low: i64, dist: Zipf<f64> },
-    Gaussian { low: i64, high: i64, dist: Normal<f64> },
-    Exponential { low: i64, high: i64, dist: Exp<f64> },
+    Zipf {
+        low: i64,
+        dist: Zipf<f64>,
+    },
+    Gaussian {
+        low: i64,
+        high: i64,
+        dist: Normal<f64>,
+    },
+    Exponential {
+        low: i64,
+        high: i64,
+        dist: Exp<f64>,
+    },
     /// A counter shared by every client of the run: each value is handed out once.
     Seq(Arc<AtomicI64>),
     Text(usize),
@@ -42,7 +53,12 @@ impl Generator {
         let (name, args) = t
             .strip_suffix(')')
             .and_then(|s| s.split_once('('))
-            .ok_or_else(|| format!("'{text}' is not a generator: expected one of {}", GENERATORS.join(", ")))?;
+            .ok_or_else(|| {
+                format!(
+                    "'{text}' is not a generator: expected one of {}",
+                    GENERATORS.join(", ")
+                )
+            })?;
         let args: Vec<&str> = if args.trim().is_empty() {
             vec![]
         } else {
@@ -65,13 +81,18 @@ impl Generator {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(format!("'{t}' takes {n} argument(s): e.g. {}", example(name)))
+                Err(format!(
+                    "'{t}' takes {n} argument(s): e.g. {}",
+                    example(name)
+                ))
             }
         };
         let range = || -> Result<(i64, i64), String> {
             let (a, b) = (int(0)?, int(1)?);
             if a > b {
-                return Err(format!("'{t}': the lower bound {a} is above the upper bound {b}"));
+                return Err(format!(
+                    "'{t}': the lower bound {a} is above the upper bound {b}"
+                ));
             }
             Ok((a, b))
         };
@@ -94,18 +115,28 @@ impl Generator {
                 let mean = (a as f64 + b as f64) / 2.0;
                 let sd = ((b - a) as f64 / 6.0).max(f64::MIN_POSITIVE);
                 let dist = Normal::new(mean, sd).map_err(|e| format!("'{t}': {e}"))?;
-                Ok(Generator::Gaussian { low: a, high: b, dist })
+                Ok(Generator::Gaussian {
+                    low: a,
+                    high: b,
+                    dist,
+                })
             }
             "exponential" => {
                 arity(2)?;
                 let (a, b) = range()?;
                 let mean = ((b - a) as f64 / 5.0).max(1e-9);
                 let dist = Exp::new(1.0 / mean).map_err(|e| format!("'{t}': {e}"))?;
-                Ok(Generator::Exponential { low: a, high: b, dist })
+                Ok(Generator::Exponential {
+                    low: a,
+                    high: b,
+                    dist,
+                })
             }
             "seq" => {
                 if args.len() > 1 {
-                    return Err(format!("'{t}' takes at most 1 argument (the first value): e.g. seq() or seq(1000)"));
+                    return Err(format!(
+                        "'{t}' takes at most 1 argument (the first value): e.g. seq() or seq(1000)"
+                    ));
                 }
                 let start = if args.is_empty() { 1 } else { int(0)? };
                 Ok(Generator::Seq(Arc::new(AtomicI64::new(start))))
@@ -120,7 +151,10 @@ impl Generator {
             }
             "choice" => {
                 if args.is_empty() {
-                    return Err(format!("'{t}' needs at least one value: e.g. {}", example(name)));
+                    return Err(format!(
+                        "'{t}' needs at least one value: e.g. {}",
+                        example(name)
+                    ));
                 }
                 Ok(Generator::Choice(args.iter().map(|a| literal(a)).collect()))
             }
@@ -147,9 +181,13 @@ impl Generator {
                 Value::Int((low + dist.sample(rng).floor() as i64).min(*high))
             }
             Generator::Seq(counter) => Value::Int(counter.fetch_add(1, Ordering::Relaxed)),
-            Generator::Text(n) => {
-                Value::Text(Alphanumeric.sample_iter(rng).take(*n).map(char::from).collect())
-            }
+            Generator::Text(n) => Value::Text(
+                Alphanumeric
+                    .sample_iter(rng)
+                    .take(*n)
+                    .map(char::from)
+                    .collect(),
+            ),
             Generator::Choice(values) => values[rng.gen_range(0..values.len())].clone(),
             Generator::Now => Value::now(),
         }
@@ -204,7 +242,12 @@ mod tests {
 
     #[test]
     fn ranges_hold() {
-        for spec in ["uniform(5, 10)", "zipf(5, 10, 1.1)", "gaussian(5, 10)", "exponential(5, 10)"] {
+        for spec in [
+            "uniform(5, 10)",
+            "zipf(5, 10, 1.1)",
+            "gaussian(5, 10)",
+            "exponential(5, 10)",
+        ] {
             let v = ints(&Generator::parse(spec).unwrap(), 5000);
             assert!(v.iter().all(|x| (5..=10).contains(x)), "{spec}");
             assert!(v.contains(&5), "{spec} never drew its low end");
@@ -237,11 +280,21 @@ mod tests {
 
     #[test]
     fn errors_say_what_was_expected() {
-        assert!(Generator::parse("normal(1,2)").unwrap_err().contains("unknown generator 'normal'"));
-        assert!(Generator::parse("uniform(1)").unwrap_err().contains("uniform(1, 1000)"));
-        assert!(Generator::parse("uniform(9, 1)").unwrap_err().contains("above"));
-        assert!(Generator::parse("text(x)").unwrap_err().contains("not an integer"));
-        assert!(Generator::parse("42").unwrap_err().contains("not a generator"));
+        assert!(Generator::parse("normal(1,2)")
+            .unwrap_err()
+            .contains("unknown generator 'normal'"));
+        assert!(Generator::parse("uniform(1)")
+            .unwrap_err()
+            .contains("uniform(1, 1000)"));
+        assert!(Generator::parse("uniform(9, 1)")
+            .unwrap_err()
+            .contains("above"));
+        assert!(Generator::parse("text(x)")
+            .unwrap_err()
+            .contains("not an integer"));
+        assert!(Generator::parse("42")
+            .unwrap_err()
+            .contains("not a generator"));
         let t = Generator::parse("text(12)").unwrap();
         match t.sample(&mut rng()) {
             Value::Text(s) => assert_eq!(s.len(), 12),

@@ -79,6 +79,8 @@ pub enum Action {
         rate: Option<u64>,
     },
     Kill(String),
+    /// Start a node that was killed.
+    Start(String),
     Promote(Option<String>),
     Rejoin(String),
     SetSync(SyncMode),
@@ -95,6 +97,7 @@ pub const ACTIONS: &[&str] = &[
     "heal_link",
     "set_link",
     "kill",
+    "start",
     "promote",
     "rejoin",
     "set_sync",
@@ -145,6 +148,8 @@ pub struct Workload {
 
 impl Workload {
     pub fn needs_standbys(&self) -> bool {
-        self.transactions.iter().any(|t| t.target == Target::Standby)
+        self.transactions
+            .iter()
+            .any(|t| t.target == Target::Standby)
     }
 }

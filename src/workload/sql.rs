@@ -32,7 +32,10 @@ pub fn compile(sql: &str) -> Statement {
                 i = end;
             }
             '-' if chars.get(i + 1) == Some(&'-') => {
-                let end = chars[i..].iter().position(|&c| c == '\n').map_or(chars.len(), |p| i + p);
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == '\n')
+                    .map_or(chars.len(), |p| i + p);
                 out.extend(&chars[i..end]);
                 i = end;
             }
@@ -131,7 +134,9 @@ fn find_word(haystack: &str, word: &str) -> Option<usize> {
     while let Some(p) = haystack[from..].find(word) {
         let at = from + p;
         let before = at == 0 || !is_ident(bytes[at - 1] as char);
-        let after = bytes.get(at + word.len()).is_none_or(|b| !is_ident(*b as char));
+        let after = bytes
+            .get(at + word.len())
+            .is_none_or(|b| !is_ident(*b as char));
         if before && after {
             return Some(at);
         }
@@ -172,9 +177,12 @@ mod tests {
 
     #[test]
     fn literals_comments_and_dollar_quotes_are_left_alone() {
-        let s = compile("SELECT '$no', \"$col\", $$ $x $$, $f$ $y $f$ -- $c\n, $yes /* $d */ ::int");
+        let s =
+            compile("SELECT '$no', \"$col\", $$ $x $$, $f$ $y $f$ -- $c\n, $yes /* $d */ ::int");
         assert_eq!(s.params, ["yes"]);
-        assert!(s.text.contains("'$no'") && s.text.contains("$$ $x $$") && s.text.contains("-- $c"));
+        assert!(
+            s.text.contains("'$no'") && s.text.contains("$$ $x $$") && s.text.contains("-- $c")
+        );
         assert!(s.text.contains("$1 /* $d */"));
     }
 
@@ -189,8 +197,14 @@ mod tests {
             output_names("INSERT INTO orders (c) VALUES ($c) RETURNING id AS order_id, created"),
             ["order_id", "created"]
         );
-        assert_eq!(output_names("SELECT abalance FROM a WHERE aid = $aid"), ["abalance"]);
-        assert_eq!(output_names("SELECT count(*) AS n, max(x) m FROM t"), ["n", "m"]);
+        assert_eq!(
+            output_names("SELECT abalance FROM a WHERE aid = $aid"),
+            ["abalance"]
+        );
+        assert_eq!(
+            output_names("SELECT count(*) AS n, max(x) m FROM t"),
+            ["n", "m"]
+        );
         assert!(output_names("UPDATE t SET a = 1").is_empty());
     }
 }

@@ -37,7 +37,10 @@ impl Value {
             Value::Int(v) => Ok(*v),
             Value::Float(f) => Ok(f.round() as i64),
             Value::Bool(b) => Ok(*b as i64),
-            Value::Text(s) => s.trim().parse().map_err(|_| format!("'{s}' is not an integer").into()),
+            Value::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not an integer").into()),
             Value::Timestamp(_) | Value::Null => Err("a timestamp cannot be an integer".into()),
         }
     }
@@ -46,7 +49,10 @@ impl Value {
         match self {
             Value::Int(v) => Ok(*v as f64),
             Value::Float(f) => Ok(*f),
-            Value::Text(s) => s.trim().parse().map_err(|_| format!("'{s}' is not a number").into()),
+            Value::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{s}' is not a number").into()),
             _ => Err("not a number".into()),
         }
     }
@@ -87,8 +93,23 @@ impl ToSql for Value {
     }
 
     accepts!(
-        INT2, INT4, INT8, OID, FLOAT4, FLOAT8, NUMERIC, BOOL, TIMESTAMP, TIMESTAMPTZ, TEXT, VARCHAR,
-        BPCHAR, NAME, UNKNOWN, JSON, JSONB
+        INT2,
+        INT4,
+        INT8,
+        OID,
+        FLOAT4,
+        FLOAT8,
+        NUMERIC,
+        BOOL,
+        TIMESTAMP,
+        TIMESTAMPTZ,
+        TEXT,
+        VARCHAR,
+        BPCHAR,
+        NAME,
+        UNKNOWN,
+        JSON,
+        JSONB
     );
 
     to_sql_checked!();
@@ -151,7 +172,8 @@ fn encode_numeric(text: &str, out: &mut BytesMut) -> Result<(), BoxError> {
         None => (false, t),
     };
     let (int_part, frac_part) = t.split_once('.').unwrap_or((t, ""));
-    if !(int_part.chars().all(|c| c.is_ascii_digit()) && frac_part.chars().all(|c| c.is_ascii_digit()))
+    if !(int_part.chars().all(|c| c.is_ascii_digit())
+        && frac_part.chars().all(|c| c.is_ascii_digit()))
         || (int_part.is_empty() && frac_part.is_empty())
     {
         return Err(format!("'{text}' is not a number").into());
@@ -163,7 +185,11 @@ fn encode_numeric(text: &str, out: &mut BytesMut) -> Result<(), BoxError> {
     let pad_right = (4 - frac_part.len() % 4) % 4;
     let frac_digits = format!("{}{}", frac_part, "0".repeat(pad_right));
     let mut digits: Vec<i16> = Vec::new();
-    for chunk in int_digits.as_bytes().chunks(4).chain(frac_digits.as_bytes().chunks(4)) {
+    for chunk in int_digits
+        .as_bytes()
+        .chunks(4)
+        .chain(frac_digits.as_bytes().chunks(4))
+    {
         digits.push(std::str::from_utf8(chunk)?.parse()?);
     }
     let mut weight = (int_digits.len() / 4) as i16 - 1;
@@ -201,10 +227,16 @@ fn decode_numeric(raw: &[u8]) -> Result<String, BoxError> {
     if sign == 0xC000 {
         return Ok("NaN".into());
     }
-    let digits: Vec<i16> = (0..ndigits).map(|i| rd(8 + 2 * i)).collect::<Result<_, _>>()?;
+    let digits: Vec<i16> = (0..ndigits)
+        .map(|i| rd(8 + 2 * i))
+        .collect::<Result<_, _>>()?;
     let mut int = String::new();
     for w in 0..=weight.max(0) {
-        let d = if w <= weight { digits.get(w as usize).copied().unwrap_or(0) } else { 0 };
+        let d = if w <= weight {
+            digits.get(w as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
         if int.is_empty() {
             if weight >= 0 {
                 int.push_str(&d.to_string());
@@ -219,13 +251,21 @@ fn decode_numeric(raw: &[u8]) -> Result<String, BoxError> {
     let mut frac = String::new();
     let mut i = weight + 1;
     while frac.len() < dscale {
-        let d = if i >= 0 { digits.get(i as usize).copied().unwrap_or(0) } else { 0 };
+        let d = if i >= 0 {
+            digits.get(i as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
         frac.push_str(&format!("{d:04}"));
         i += 1;
     }
     frac.truncate(dscale);
     let sign = if sign == 0x4000 { "-" } else { "" };
-    Ok(if dscale > 0 { format!("{sign}{int}.{frac}") } else { format!("{sign}{int}") })
+    Ok(if dscale > 0 {
+        format!("{sign}{int}.{frac}")
+    } else {
+        format!("{sign}{int}")
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,69 @@
+//! The progress display on stderr: a live line on a terminal, a plain line every 5 seconds
+//! otherwise, nothing with --quiet.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+pub struct Progress {
+    quiet: bool,
+    tty: bool,
+    total: Option<Duration>,
+    ticks: u64,
+}
+
+/// What one progress line shows.
+pub struct ProgressLine {
+    pub elapsed: Duration,
+    pub tps: f64,
+    pub p99_ms: Option<f64>,
+    pub errors: u64,
+    pub warmup: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool, total: Option<Duration>) -> Self {
+        Progress {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            total,
+            ticks: 0,
+        }
+    }
+
+    pub fn update(&mut self, line: &ProgressLine) {
+        self.ticks += 1;
+        if self.quiet || (!self.tty && !self.ticks.is_multiple_of(5)) {
+            return;
+        }
+        let time = match self.total {
+            Some(t) => format!(
+                "{:>5.0}s/{:.0}s",
+                line.elapsed.as_secs_f64(),
+                t.as_secs_f64()
+            ),
+            None => format!("{:>5.0}s", line.elapsed.as_secs_f64()),
+        };
+        let p99 = line
+            .p99_ms
+            .map(|p| format!("{p:.2}ms"))
+            .unwrap_or_else(|| "-".into());
+        let phase = if line.warmup { " (warmup)" } else { "" };
+        let text = format!(
+            "{time}  {:>9.1} tx/s  p99 {p99:>9}  errors {}{phase}",
+            line.tps, line.errors
+        );
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{text}");
+        } else {
+            let _ = writeln!(err, "progress: {text}");
+        }
+        let _ = err.flush();
+    }
+
+    pub fn finish(&mut self) {
+        if self.tty && !self.quiet {
+            eprintln!();
+        }
+    }
+}

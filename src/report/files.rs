@@ -1,0 +1,176 @@
+//! intervals.csv, events.csv and latency.hlog, written a line at a time as the run goes.
+
+use anyhow::{Context, Result};
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// One transaction's columns in a row of intervals.csv.
+pub struct IntervalTx {
+    pub tps: f64,
+    pub ok: u64,
+    /// Failed and unknown.
+    pub failed: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// One second of the run.
+pub struct IntervalRow {
+    pub t_s: f64,
+    pub txs: Vec<IntervalTx>,
+    pub wal_bytes_per_s: Option<f64>,
+}
+
+/// `intervals.csv`: `t_s`, then `<tx>.tps`, `<tx>.ok`, `<tx>.failed`, `<tx>.p50_ms`,
+/// `<tx>.p99_ms` for each transaction, then `wal_bytes_per_s`.
+pub struct IntervalsWriter {
+    out: csv::Writer<File>,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
+}
+
+impl IntervalsWriter {
+    pub fn create(path: &Path, tx_names: &[String]) -> Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = csv::Writer::from_writer(file);
+        let mut header = vec!["t_s".to_string()];
+        for n in tx_names {
+            for col in ["tps", "ok", "failed", "p50_ms", "p99_ms"] {
+                header.push(format!("{n}.{col}"));
+            }
+        }
+        header.push("wal_bytes_per_s".into());
+        out.write_record(&header)?;
+        out.flush()?;
+        Ok(IntervalsWriter { out })
+    }
+
+    pub fn write(&mut self, row: &IntervalRow) -> Result<()> {
+        let mut rec = vec![format!("{:.3}", row.t_s)];
+        for t in &row.txs {
+            rec.push(format!("{:.1}", t.tps));
+            rec.push(t.ok.to_string());
+            rec.push(t.failed.to_string());
+            rec.push(opt(t.p50_ms, 3));
+            rec.push(opt(t.p99_ms, 3));
+        }
+        rec.push(opt(row.wal_bytes_per_s, 0));
+        self.out.write_record(&rec)?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
+}
+
+/// `events.csv`: `t_s, kind, node, detail`.
+pub struct EventsWriter {
+    out: csv::Writer<File>,
+}
+
+impl EventsWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = csv::Writer::from_writer(file);
+        out.write_record(["t_s", "kind", "node", "detail"])?;
+        out.flush()?;
+        Ok(EventsWriter { out })
+    }
+
+    pub fn write(&mut self, t_s: f64, kind: &str, node: &str, detail: &str) -> Result<()> {
+        self.out
+            .write_record([&format!("{t_s:.3}"), kind, node, detail])?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
+}
+
+/// `latency.hlog`: an HdrHistogram interval log (V2 deflate), one tag per transaction name,
+/// values in microseconds, timestamps in seconds since the StartTime/BaseTime header.
+pub struct HlogWriter {
+    out: BufWriter<File>,
+    serializer: V2DeflateSerializer,
+    tags: Vec<String>,
+}
+
+impl HlogWriter {
+    pub fn create(path: &Path, tx_names: &[String], start: SystemTime) -> Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        let mut serializer = V2DeflateSerializer::new();
+        IntervalLogWriterBuilder::new()
+            .add_comment(
+                "pgbench-repl latency log: one tag per transaction, values in microseconds",
+            )
+            .with_start_time(start)
+            .with_base_time(start)
+            .begin_log_with(&mut out, &mut serializer)?;
+        writeln!(out, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"")?;
+        out.flush()?;
+        // Tags may not contain commas, spaces or '='.
+        let tags = tx_names
+            .iter()
+            .map(|n| {
+                n.chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || c == '_' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(HlogWriter {
+            out,
+            serializer,
+            tags,
+        })
+    }
+
+    /// Write one interval's histogram for transaction `tx` (skipped when empty).
+    pub fn write(
+        &mut self,
+        tx: usize,
+        start_s: f64,
+        length_s: f64,
+        h: &Histogram<u64>,
+    ) -> Result<()> {
+        if h.is_empty() {
+            return Ok(());
+        }
+        let mut w =
+            IntervalLogWriterBuilder::new().begin_log_with(&mut self.out, &mut self.serializer)?;
+        let tag = Tag::new(&self.tags[tx]);
+        w.write_histogram(
+            h,
+            Duration::from_secs_f64(start_s),
+            Duration::from_secs_f64(length_s),
+            tag,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot write latency.hlog: {e}"))?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
+}
