@@ -32,6 +32,19 @@ impl fmt::Display for ExpectFailed {
 
 impl std::error::Error for ExpectFailed {}
 
+/// The run was stopped by Ctrl-C (SIGINT); its results were kept: exit code 130, as a shell
+/// reports a command ended by SIGINT.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// The exit code for an error that reached `main`.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     let is = |f: fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
@@ -39,6 +52,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         2
     } else if is(|e| e.is::<ExpectFailed>()) {
         3
+    } else if is(|e| e.is::<Interrupted>()) {
+        130
     } else {
         1
     }

@@ -4,7 +4,7 @@
 use crate::cli::RunArgs;
 use crate::cluster::{self, Lab, UpOptions};
 use crate::config::{describe, load_workload};
-use crate::error::{usage, ExpectFailed};
+use crate::error::{usage, ExpectFailed, Interrupted};
 use crate::exec::{self, preflight, Endpoint};
 use crate::record::{Progress, RecordedRun, Recorder, Writers};
 use crate::report::summary::{self, GroupMeta, RunMeta};
@@ -106,6 +106,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let failures = evaluate_expect(&plan, &mut doc);
     write_atomic(&summary_path, &serde_json::to_vec_pretty(&doc)?)?;
     print_summary(&doc, &dir);
+    if end.interrupted {
+        return Err(Interrupted(format!(
+            "interrupted: what was measured is in {}",
+            dir.display()
+        ))
+        .into());
+    }
     if !failures.is_empty() {
         return Err(ExpectFailed(format!("[expect] failed:\n  {}", failures.join("\n  "))).into());
     }

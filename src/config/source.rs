@@ -66,7 +66,7 @@ impl Source {
     /// Parse into the file structs; syntax and type errors name the line and column.
     pub fn parse(&self) -> Result<WorkloadFile> {
         toml::from_str(&self.text).map_err(|e| {
-            let msg = e.message().to_string();
+            let msg = plain_types(e.message());
             let at = e
                 .span()
                 .map(|s| {
@@ -156,6 +156,18 @@ fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) -> Resul
         }
         _ => Err(format!("'{first}' is not a table")),
     }
+}
+
+/// serde's type names in words a user knows.
+fn plain_types(msg: &str) -> String {
+    msg.replace("expected i64", "expected an integer")
+        .replace("expected u64", "expected a positive integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a string", "expected a string (in quotes)")
+        .replace(
+            "data did not match any variant of untagged enum SqlList",
+            "expected a string or an array of strings",
+        )
 }
 
 /// For "unknown field `x`, expected one of `a`, `b`": the closest of the expected keys.

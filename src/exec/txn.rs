@@ -186,7 +186,12 @@ pub async fn run_copy(
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
     let mut row: Vec<Value> = Vec::with_capacity(spec.columns.len());
-    for _ in 0..rows {
+    for n in 0..rows {
+        // Generating rows never waits on I/O until the COPY buffer fills: yield now and then so
+        // the other clients, the recorder and the sampler on this worker thread keep their pace.
+        if n % 512 == 511 {
+            tokio::task::yield_now().await;
+        }
         row.clear();
         row.extend(spec.columns.iter().map(|(_, g)| g.sample(rng)));
         let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();

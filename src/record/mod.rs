@@ -97,7 +97,13 @@ impl Recorder {
                 }
             }
         }
-        if Instant::now().duration_since(self.interval_start) > Duration::from_millis(50) {
+        let pending = self
+            .interval
+            .counts
+            .iter()
+            .any(|c| c.ok + c.failed + c.unknown > 0);
+        if pending || Instant::now().duration_since(self.interval_start) > Duration::from_millis(50)
+        {
             self.flush_interval()?;
         }
         self.progress.finish();

@@ -199,3 +199,92 @@ pub fn processes_mentioning(needle: &Path) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Write `text` as a workload file in `dir`; returns its path.
+pub fn workload_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The repository's own file (workloads/...).
+pub fn repo_file(rel: &str) -> String {
+    format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+impl TestLab {
+    /// `run WORKLOAD --out <tmp>/<name> --quiet ...` against this lab: (output, result dir).
+    pub fn run(&self, workload: &str, name: &str, extra: &[&str]) -> (Output, PathBuf) {
+        let out_dir = self.tmp.path().join("results").join(name);
+        let mut args = vec![
+            "run",
+            workload,
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        (self.cli(&args), out_dir)
+    }
+
+    /// Like `run`, panicking unless it exits 0; returns summary.json and the result dir.
+    pub fn run_ok(
+        &self,
+        workload: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> (serde_json::Value, PathBuf) {
+        let (out, dir) = self.run(workload, name, extra);
+        assert!(
+            out.status.success(),
+            "run {workload} failed ({:?}):\n{}",
+            out.status.code(),
+            stderr(&out)
+        );
+        (summary(&dir), dir)
+    }
+
+    /// Wait until every standby has replayed the primary's current position.
+    pub async fn wait_caught_up(&self) {
+        let primary = self.connect("primary").await;
+        let target: String = primary
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        for s in self.standby_names() {
+            let c = self.connect(&s).await;
+            let ok = eventually(Duration::from_secs(60), || async {
+                let r = c
+                    .query_one(
+                        "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                        &[&target],
+                    )
+                    .await
+                    .ok()?;
+                r.get::<_, bool>(0).then_some(())
+            })
+            .await;
+            assert!(ok.is_some(), "{s} did not catch up");
+        }
+    }
+
+    pub fn standby_names(&self) -> Vec<String> {
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
+                .unwrap();
+        state["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["role"] == "standby")
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+pub fn summary(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json"))
+        .unwrap_or_else(|e| panic!("no summary.json in {}: {e}", dir.display()));
+    serde_json::from_str(&text).expect("summary.json is not JSON")
+}

@@ -1,0 +1,411 @@
+//! `run` on real labs: counts equal what PostgreSQL holds, rates, routing, faults, Ctrl-C.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_in_summary_equal_rows_in_postgres() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let w = workload_file(
+        lab.tmp.path(),
+        "counts",
+        r#"
+name = "counts"
+[run]
+duration = "3s"
+[setup]
+sql = "CREATE TABLE items (id bigserial PRIMARY KEY, client int, note text); CREATE TABLE pairs (id bigint PRIMARY KEY, twin bigint)"
+[[load]]
+name = "w"
+clients = 4
+mix = { single = 3, pair = 1, dup = 1 }
+[[transaction]]
+name = "single"
+params = { note = "text(20)" }
+sql = "INSERT INTO items (client, note) VALUES ($client_id, $note)"
+[[transaction]]
+name = "pair"
+params = { id = "seq(1000000)" }
+sql = ["INSERT INTO pairs (id) VALUES ($id) RETURNING id AS first", "INSERT INTO pairs (id, twin) VALUES ($first + 5000000, $first)"]
+[[transaction]]
+name = "dup"
+sql = "INSERT INTO pairs (id) VALUES (1)"
+"#,
+    );
+    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "counts", &[]);
+    let primary = lab.connect("primary").await;
+    let t = &s["transactions"];
+    assert_eq!(
+        t["single"]["ok"].as_i64().unwrap(),
+        count(&primary, "SELECT count(*) FROM items").await
+    );
+    let pairs = count(
+        &primary,
+        "SELECT count(*) FROM pairs WHERE twin IS NOT NULL",
+    )
+    .await;
+    assert_eq!(t["pair"]["ok"].as_i64().unwrap(), pairs);
+    assert!(pairs > 0);
+    // The captured $first made it into the second statement.
+    assert_eq!(
+        count(
+            &primary,
+            "SELECT count(*) FROM pairs WHERE twin IS NOT NULL AND id <> twin + 5000000"
+        )
+        .await,
+        0
+    );
+    // "dup" succeeds once, then fails with unique_violation every time: counted by SQLSTATE.
+    assert_eq!(t["dup"]["ok"], 1);
+    assert!(t["dup"]["failed"].as_i64().unwrap() > 0);
+    assert_eq!(t["dup"]["failed"], t["dup"]["failed_by_sqlstate"]["23505"]);
+    assert_eq!(s["interrupted"], false);
+    assert_eq!(
+        s["total"]["ok"].as_i64().unwrap(),
+        ["single", "pair", "dup"]
+            .iter()
+            .map(|n| t[*n]["ok"].as_i64().unwrap())
+            .sum::<i64>()
+    );
+    assert!(s["wal"]["bytes"].as_i64().unwrap() > 0);
+
+    // intervals.csv: one row a second, counts adding up to the summary.
+    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let ok_col = headers.iter().position(|h| h == "single.ok").unwrap();
+    assert!(headers.iter().any(|h| h == "wal_bytes_per_s"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert!(
+        (3..=5).contains(&rows.len()),
+        "{} interval rows",
+        rows.len()
+    );
+    let sum: i64 = rows.iter().map(|r| r[ok_col].parse::<i64>().unwrap()).sum();
+    assert_eq!(sum, t["single"]["ok"].as_i64().unwrap());
+
+    // latency.hlog decodes with HdrHistogram's own reader; its counts add up too.
+    let log = std::fs::read(dir.join("latency.hlog")).unwrap();
+    let mut deser = hdrhistogram::serialization::Deserializer::new();
+    let mut total = 0u64;
+    for item in hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&log) {
+        if let hdrhistogram::serialization::interval_log::LogEntry::Interval(i) =
+            item.expect("hlog parses")
+        {
+            if i.tag().map(|t| t.as_str()) == Some("single") {
+                let bytes = base64_decode(i.encoded_histogram());
+                let h: hdrhistogram::Histogram<u64> =
+                    deser.deserialize(&mut bytes.as_slice()).unwrap();
+                total += h.len();
+            }
+        }
+    }
+    assert_eq!(total as i64, t["single"]["ok"].as_i64().unwrap());
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| *c != b'=') {
+        buf = (buf << 6) | ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heavy_write_copies_1m_unique_rows_to_every_node() {
+    let lab = TestLab::up(&[]);
+    let (s, _) = lab.run_ok(
+        &repo_file("workloads/heavy-write.toml"),
+        "heavy",
+        &["--set", "load.stream.stop_after=200"],
+    );
+    assert_eq!(s["transactions"]["bulk_copy"]["rows"], 1_000_000);
+    assert_eq!(s["transactions"]["bulk_copy"]["ok"], 100);
+    assert_eq!(s["transactions"]["insert_event"]["ok"], 200);
+    lab.wait_caught_up().await;
+    for node in ["primary", "standby1", "standby2"] {
+        let c = lab.connect(node).await;
+        let row = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM bulk_rows",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (n, distinct, lo, hi): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert_eq!(
+            (n, distinct, lo, hi),
+            (1_000_000, 1_000_000, 1, 1_000_000),
+            "on {node}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tpcb_money_invariant_holds_on_every_node() {
+    let lab = TestLab::up(&[]);
+    let (s, _) = lab.run_ok(
+        &repo_file("workloads/tpcb-like.toml"),
+        "tpcb",
+        &["--duration", "3s", "--set", "load.clients.clients=4"],
+    );
+    assert!(s["transactions"]["tpcb_like"]["ok"].as_i64().unwrap() > 0);
+    lab.wait_caught_up().await;
+    for node in ["primary", "standby1", "standby2"] {
+        let c = lab.connect(node).await;
+        let row = c
+            .query_one(
+                "SELECT (SELECT sum(abalance) FROM pgbench_accounts)::int8, (SELECT sum(tbalance) FROM pgbench_tellers)::int8, \
+                        (SELECT sum(bbalance) FROM pgbench_branches)::int8, (SELECT coalesce(sum(delta), 0) FROM pgbench_history)::int8, \
+                        (SELECT count(*) FROM pgbench_history)",
+                &[],
+            )
+            .await
+            .unwrap();
+        let sums: Vec<i64> = (0..4).map(|i| row.get(i)).collect();
+        assert!(
+            sums.iter().all(|v| *v == sums[0]),
+            "money appeared or vanished on {node}: {sums:?}"
+        );
+        let history: i64 = row.get(4);
+        assert_eq!(
+            history,
+            s["transactions"]["tpcb_like"]["ok"].as_i64().unwrap(),
+            "history rows on {node}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_400_for_5s_gives_2000_transactions() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let w = workload_file(
+        lab.tmp.path(),
+        "rate",
+        r#"
+name = "rate"
+[run]
+duration = "5s"
+[setup]
+sql = "CREATE TABLE r (id bigserial, at timestamptz)"
+[[load]]
+name = "paced"
+clients = 4
+rate = 400
+mix = { tick = 1 }
+[[transaction]]
+name = "tick"
+params = { now = "now()" }
+sql = "INSERT INTO r (at) VALUES ($now)"
+"#,
+    );
+    let (s, _) = lab.run_ok(w.to_str().unwrap(), "rate", &[]);
+    let done = s["transactions"]["tick"]["ok"].as_f64().unwrap()
+        + s["transactions"]["tick"]["failed"].as_f64().unwrap();
+    assert!(
+        (1900.0..=2100.0).contains(&done),
+        "{done} transactions at 400/s for 5 s"
+    );
+    assert_eq!(s["groups"]["paced"]["rate_intended"], 400.0);
+    assert!(s["groups"]["paced"]["schedule_lag_ms"]["p50"].is_number());
+    let primary = lab.connect("primary").await;
+    assert_eq!(
+        count(&primary, "SELECT count(*) FROM r").await as f64,
+        s["transactions"]["tick"]["ok"].as_f64().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_land_on_the_standbys() {
+    let lab = TestLab::up(&[]);
+    let commits = |c: tokio_postgres::Client| async move {
+        c.query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+    let before1 = commits(lab.connect("standby1").await).await;
+    let before2 = commits(lab.connect("standby2").await).await;
+    let (s, _) = lab.run_ok(
+        &repo_file("workloads/read-distribution.toml"),
+        "reads",
+        &["--duration", "2s"],
+    );
+    let reads = s["transactions"]["read_standby"]["ok"].as_i64().unwrap();
+    assert!(reads > 100);
+    tokio::time::sleep(Duration::from_millis(700)).await; // stats are flushed at most every 500 ms
+    let d1 = commits(lab.connect("standby1").await).await - before1;
+    let d2 = commits(lab.connect("standby2").await).await - before2;
+    // Round-robin: each standby served about half the standby reads.
+    for d in [d1, d2] {
+        assert!(
+            d as f64 > reads as f64 * 0.35,
+            "standby transactions {d1} and {d2} for {reads} reads"
+        );
+    }
+}
+
+fn ryw_workload(mode: &str) -> String {
+    format!(
+        r#"
+name = "ryw-{mode}"
+[run]
+duration = "3s"
+[setup]
+sql = "CREATE TABLE IF NOT EXISTS ryw (id bigserial, client int); TRUNCATE ryw"
+[[load]]
+name = "c"
+clients = 4
+mix = {{ write = 1, read = 1 }}
+read_your_writes = "{mode}"
+[[transaction]]
+name = "write"
+sql = "INSERT INTO ryw (client) VALUES ($client_id)"
+[[transaction]]
+name = "read"
+target = "standby"
+# Fails with division_by_zero (22012) when the client does not see all its own writes.
+sql = "SELECT 1 / (CASE WHEN count(*) >= $client_writes THEN 1 ELSE 0 END) FROM ryw WHERE client = $client_id"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_your_writes_gives_no_stale_reads_under_induced_lag() {
+    let lab = TestLab::up(&["--standbys", "1", "--link-delay", "30ms"]);
+    let off = workload_file(lab.tmp.path(), "ryw-off", &ryw_workload("off"));
+    let lsn = workload_file(lab.tmp.path(), "ryw-lsn", &ryw_workload("lsn"));
+    // Without read_your_writes the lag shows: some reads miss the client's own writes.
+    let (s, _) = lab.run_ok(off.to_str().unwrap(), "off", &[]);
+    assert!(
+        s["transactions"]["read"]["failed_by_sqlstate"]["22012"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0,
+        "the check never caught a stale read: {}",
+        s["transactions"]["read"]
+    );
+    // With it, none do, and the tool says how many would have been stale.
+    let (s, _) = lab.run_ok(lsn.to_str().unwrap(), "lsn", &[]);
+    let read = &s["transactions"]["read"];
+    assert_eq!(
+        read["failed"], 0,
+        "stale reads with read_your_writes = lsn: {read}"
+    );
+    assert!(read["ok"].as_i64().unwrap() > 0);
+    assert!(
+        s["read_your_writes"]["would_have_been_stale"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "{}",
+        s["read_your_writes"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_killed_mid_run_does_not_stop_the_run() {
+    let lab = TestLab::up(&[]);
+    let w = workload_file(
+        lab.tmp.path(),
+        "kill",
+        r#"
+name = "kill"
+[run]
+duration = "4s"
+[setup]
+sql = "CREATE TABLE IF NOT EXISTS k (id bigserial, v int)"
+[[load]]
+name = "mixed"
+clients = 4
+mix = { write = 1, read = 2 }
+[[transaction]]
+name = "write"
+sql = "INSERT INTO k (v) VALUES (1)"
+[[transaction]]
+name = "read"
+target = "standby"
+sql = "SELECT count(*) FROM k"
+[[event]]
+at = "1s"
+action = "kill"
+target = "standby1"
+"#,
+    );
+    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "kill", &[]);
+    let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    assert!(events.contains("kill,standby1"), "{events}");
+    assert!(events.contains("node_down,standby1"), "{events}");
+    // Reads went on (to standby2) after the kill: more reads than one second's worth before it.
+    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = h.iter().position(|x| x == "read.ok").unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let last: i64 = rows[rows.len() - 2][col].parse().unwrap();
+    assert!(last > 0, "no reads in the last full second: {rows:?}");
+    assert!(s["transactions"]["write"]["ok"].as_i64().unwrap() > 0);
+    let primary = lab.connect("primary").await;
+    assert_eq!(
+        count(&primary, "SELECT count(*) FROM k").await,
+        s["transactions"]["write"]["ok"].as_i64().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_leaves_a_complete_readable_result_directory() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let out_dir = lab.tmp.path().join("sigint");
+    let child = std::process::Command::new(BIN)
+        .args([
+            "run",
+            &repo_file("workloads/insert-only.toml"),
+            "--quiet",
+            "--duration",
+            "60s",
+            "--set",
+            "load.clients.clients=2",
+        ])
+        .args(["--out", out_dir.to_str().unwrap(), "--dir", lab.dir_arg()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let s = summary(&out_dir);
+    assert_eq!(s["interrupted"], true);
+    let ok = s["transactions"]["insert_only"]["ok"].as_i64().unwrap();
+    assert!(ok > 0);
+    assert!(s["ended_at"].is_string());
+    let intervals = std::fs::read_to_string(out_dir.join("intervals.csv")).unwrap();
+    assert!(intervals.lines().count() >= 4, "{intervals}");
+    assert!(std::fs::read_to_string(out_dir.join("latency.hlog"))
+        .unwrap()
+        .contains("Tag=insert_only"));
+    assert!(!out_dir.join("summary.tmp").exists());
+}

@@ -1,0 +1,259 @@
+//! Bad input to `run`: exit code 2, a message naming the file, the line and the key, and no
+//! result directory. An unreachable server: exit 1 within seconds, naming it, no password.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const GOOD: &str = r#"name = "t"
+[run]
+duration = "1s"
+[[load]]
+name = "g"
+clients = 2
+mix = { a = 1 }
+[[transaction]]
+name = "a"
+params = { x = "uniform(1, 10)" }
+sql = "SELECT $x::int"
+"#;
+
+/// Run `run` on a workload that must be refused before touching any server (no lab needed:
+/// a cluster section that points nowhere proves nothing connects).
+fn refused(text: &str) -> String {
+    let tmp = temp_dir();
+    let w = workload_file(tmp.path(), "bad", text);
+    let out_dir = tmp.path().join("out");
+    let out = cli(&[
+        "run",
+        w.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--dir",
+        tmp.path().join("nolab").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2 for:\n{text}\n{err}"
+    );
+    assert!(
+        !out_dir.exists(),
+        "a result directory was made for bad input"
+    );
+    assert!(err.contains("bad.toml"), "the file is not named: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn the_good_file_parses_so_each_case_below_tests_one_change() {
+    let tmp = temp_dir();
+    let w = workload_file(tmp.path(), "good", GOOD);
+    let plan = pgbench_repl::config::load_workload(&w, &[]);
+    assert!(plan.is_ok(), "{:?}", plan.err());
+}
+
+#[test]
+fn toml_syntax_error_names_line_and_column() {
+    let err = refused(&GOOD.replace("clients = 2", "clients = = 2"));
+    assert!(err.contains("bad.toml:6:"), "{err}");
+}
+
+#[test]
+fn unknown_key_names_the_nearest_valid_one() {
+    let err = refused(&GOOD.replace("clients = 2", "clientz = 2"));
+    assert!(
+        err.contains("bad.toml:6:")
+            && err.contains("clientz")
+            && err.contains("did you mean `clients`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_type_is_named() {
+    let err = refused(&GOOD.replace("clients = 2", "clients = \"many\""));
+    assert!(
+        err.contains("bad.toml:6:") && err.contains("integer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_generator() {
+    let err = refused(&GOOD.replace("uniform(1, 10)", "normal(1, 10)"));
+    assert!(
+        err.contains(":10:")
+            && err.contains("params.x")
+            && err.contains("unknown generator 'normal'")
+            && err.contains("zipf("),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_transaction_in_mix() {
+    let err = refused(&GOOD.replace("mix = { a = 1 }", "mix = { b = 1 }"));
+    assert!(
+        err.contains(":7:")
+            && err.contains("load 'g', mix")
+            && err.contains("unknown transaction 'b'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn undefined_param() {
+    let err = refused(&GOOD.replace("SELECT $x::int", "SELECT $y::int"));
+    assert!(
+        err.contains(":11:")
+            && err.contains("transaction 'a', sql[0]")
+            && err.contains("$y is not defined"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_and_zero_weight_mixes() {
+    for mix in ["mix = {}", "mix = { a = 0 }"] {
+        let err = refused(&GOOD.replace("mix = { a = 1 }", mix));
+        assert!(
+            err.contains(":7:") && err.contains("mix") && err.contains("weight above 0"),
+            "{err}"
+        );
+    }
+    let err = refused(&GOOD.replace("mix = { a = 1 }", "mix = { a = -1 }"));
+    assert!(err.contains("negative"), "{err}");
+}
+
+#[test]
+fn negative_counts() {
+    let err = refused(&GOOD.replace("clients = 2", "clients = -3"));
+    assert!(
+        err.contains(":6:") && err.contains("clients") && err.contains("-3"),
+        "{err}"
+    );
+    let err = refused(&GOOD.replace("clients = 2", "clients = 2\nstop_after = -5"));
+    assert!(err.contains(":7:") && err.contains("stop_after"), "{err}");
+}
+
+#[test]
+fn durations_that_do_not_parse() {
+    let err = refused(&GOOD.replace("duration = \"1s\"", "duration = \"1 fortnight\""));
+    assert!(
+        err.contains(":3:") && err.contains("run.duration") && err.contains("unit"),
+        "{err}"
+    );
+    let err = refused(&GOOD.replace("duration = \"1s\"", "duration = \"soon\""));
+    assert!(err.contains("run.duration"), "{err}");
+}
+
+#[test]
+fn unknown_event_action() {
+    let err = refused(&format!(
+        "{GOOD}\n[[event]]\nat = \"1s\"\naction = \"pause_lnk\"\ntarget = \"standby1\"\n"
+    ));
+    assert!(
+        err.contains("event[0].action") && err.contains("did you mean pause_link"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_set_override_is_named() {
+    let tmp = temp_dir();
+    let w = workload_file(tmp.path(), "bad", GOOD);
+    let out = cli(&[
+        "run",
+        w.to_str().unwrap(),
+        "--set",
+        "load.nope.clients=3",
+        "--dir",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no [[load]] named 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(&[
+        "run",
+        w.to_str().unwrap(),
+        "--set",
+        "load.g.clients=0",
+        "--dir",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--set load.g.clients=0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_file() {
+    let out = cli(&["run", "/nonexistent/w.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/w.toml"));
+}
+
+#[test]
+fn unreachable_server_exits_1_quickly_naming_it_without_the_password() {
+    let tmp = temp_dir();
+    let port = free_port_block();
+    let text =
+        format!("{GOOD}\n[cluster]\nprimary = \"postgres://bench:s3cretpw@127.0.0.1:{port}/db\"\n");
+    let w = workload_file(tmp.path(), "unreach", &text);
+    let started = Instant::now();
+    let out = cli(&[
+        "run",
+        w.to_str().unwrap(),
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("s3cretpw"), "the password leaked: {err}");
+    assert!(!tmp.path().join("o").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_rejected_at_prepare_names_transaction_and_statement() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let text = GOOD.replace(
+        "sql = \"SELECT $x::int\"",
+        "sql = [\"SELECT $x::int\", \"SELECT * FROM no_such_table WHERE id = $x\"]",
+    );
+    let w = workload_file(lab.tmp.path(), "bad", &text);
+    let (out, dir) = lab.run(w.to_str().unwrap(), "bad", &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("transaction 'a', sql[1]")
+            && err.contains("no_such_table")
+            && err.contains("42P01"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+    // Bad [setup] SQL too.
+    let w = workload_file(
+        lab.tmp.path(),
+        "bad",
+        &format!("{GOOD}\n[setup]\nsql = \"CREATE TABLEE x ()\"\n"),
+    );
+    let (out, _) = lab.run(w.to_str().unwrap(), "bad2", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("[setup] sql") && stderr(&out).contains("syntax error"),
+        "{}",
+        stderr(&out)
+    );
+}
