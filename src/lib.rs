@@ -9,5 +9,6 @@ pub mod exec;
 pub mod link;
 pub mod record;
 pub mod report;
+pub mod sampler;
 pub mod units;
 pub mod workload;

@@ -8,7 +8,9 @@ use crate::error::{usage, ExpectFailed, Interrupted};
 use crate::exec::{self, preflight, Endpoint};
 use crate::record::{Progress, RecordedRun, Recorder, Writers};
 use crate::report::summary::{self, GroupMeta, RunMeta};
-use crate::report::{make_result_dir, write_atomic, EventsWriter, HlogWriter, IntervalsWriter};
+use crate::report::{
+    make_result_dir, write_atomic, EventsWriter, HlogWriter, IntervalsWriter, LagWriter,
+};
 use crate::units::format_duration;
 use crate::workload::{Action, Workload};
 use anyhow::{Context, Result};
@@ -79,16 +81,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
         intervals: IntervalsWriter::create(&dir.join("intervals.csv"), &tx_names)?,
         events: EventsWriter::create(&dir.join("events.csv"))?,
         hlog: HlogWriter::create(&dir.join("latency.hlog"), &tx_names, SystemTime::now())?,
+        lag: LagWriter::create(&dir.join("lag.csv"))?,
         checkpoint: Box::new(checkpoint),
     };
     let (tx, rx) = mpsc::channel(65_536);
     let plan = Arc::new(plan);
-    let load = exec::connect_clients(plan.clone(), endpoints, tx).await;
+    let load = exec::connect_clients(plan.clone(), endpoints.clone(), tx).await;
     let origin = Instant::now();
     let total = plan.duration.map(|d| d + plan.warmup);
+    let standby_names: Vec<String> = endpoints.iter().skip(1).map(|e| e.name.clone()).collect();
     let recorder = Recorder::new(
         tx_names.len(),
         plan.groups.len(),
+        &standby_names,
         origin,
         plan.warmup,
         writers,

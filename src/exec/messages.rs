@@ -59,9 +59,6 @@ pub enum Record {
     Tx(TxSample),
     Event(EventRecord),
     Count(Counter),
-    /// The primary's insert LSN (bytes) at a moment.
-    Wal {
-        at: Instant,
-        lsn: u64,
-    },
+    /// One tick of the replication sampler.
+    Sample(Box<crate::sampler::ReplSample>),
 }

@@ -9,7 +9,6 @@ mod pacer;
 pub mod preflight;
 mod router;
 mod txn;
-mod walprobe;
 
 pub use client::{GroupRuntime, Shared};
 pub use conn::{Conn, Endpoint};
@@ -117,9 +116,10 @@ impl Load {
             }
         }
         let records = shared.records.clone();
-        let probe = tokio::spawn(walprobe::run_wal_probe(
-            endpoints[0].clone(),
+        let probe = tokio::spawn(crate::sampler::run_sampler(
+            endpoints.clone(),
             plan.sample_every,
+            origin,
             records.clone(),
             stop_rx.clone(),
         ));

@@ -5,10 +5,16 @@ mod progress;
 pub mod stats;
 
 pub use progress::Progress;
-pub use stats::{new_histogram, CounterTotals, Counts, RecordedRun, TxStats};
+pub use stats::{
+    new_bytes_histogram, new_histogram, CounterTotals, Counts, RecordedRun, StandbyStats, TxStats,
+    WalStats,
+};
 
 use crate::exec::{Counter, EventRecord, Outcome, Record, TxSample};
-use crate::report::{EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter};
+use crate::report::{
+    EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter, LagRow, LagWriter,
+};
+use crate::sampler::ReplSample;
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use progress::ProgressLine;
@@ -21,6 +27,7 @@ pub struct Writers {
     pub intervals: IntervalsWriter,
     pub events: EventsWriter,
     pub hlog: HlogWriter,
+    pub lag: LagWriter,
     /// Called every few seconds with a snapshot, so a crash keeps a summary.
     pub checkpoint: Box<dyn FnMut(&RecordedRun) + Send>,
 }
@@ -40,12 +47,17 @@ pub struct Recorder {
     interval_start: Instant,
     writers: Writers,
     progress: Progress,
+    /// The previous sample's (time, insert LSN, pg_stat_wal records, fpi).
+    last_wal: Option<(Instant, u64, Option<i64>, Option<i64>)>,
+    /// Latest (byte lag, time lag) per standby, for the progress line.
+    latest_lag: Vec<Option<(u64, f64)>>,
 }
 
 impl Recorder {
     pub fn new(
         tx_count: usize,
         groups: usize,
+        standbys: &[String],
         origin: Instant,
         warmup: Duration,
         writers: Writers,
@@ -59,8 +71,8 @@ impl Recorder {
                 schedule_lag: (0..groups).map(|_| new_histogram()).collect(),
                 warmup: Counts::default(),
                 counters: CounterTotals::default(),
-                wal_first: None,
-                wal_last: None,
+                wal: WalStats::default(),
+                standbys: standbys.iter().map(|n| StandbyStats::new(n)).collect(),
                 measured_s: 0.0,
                 events: 0,
             },
@@ -73,6 +85,8 @@ impl Recorder {
             interval_start: origin,
             writers,
             progress,
+            last_wal: None,
+            latest_lag: vec![None; standbys.len()],
         }
     }
 
@@ -110,6 +124,7 @@ impl Recorder {
         self.writers.intervals.flush()?;
         self.writers.events.flush()?;
         self.writers.hlog.flush()?;
+        self.writers.lag.flush()?;
         Ok(self.run)
     }
 
@@ -127,15 +142,7 @@ impl Recorder {
                     Counter::RywFallback => t.ryw_fallback += 1,
                 }
             }
-            Record::Wal { at, lsn } => {
-                self.interval.wal_start.get_or_insert(lsn);
-                self.interval.wal_end = Some(lsn);
-                if at >= self.warmup_end {
-                    let t = at.duration_since(self.warmup_end).as_secs_f64();
-                    self.run.wal_first.get_or_insert((t, lsn));
-                    self.run.wal_last = Some((t, lsn));
-                }
-            }
+            Record::Sample(s) => self.take_sample(&s)?,
         }
         Ok(())
     }
@@ -176,6 +183,81 @@ impl Recorder {
         if let Some(lag) = s.schedule_lag_us {
             self.run.schedule_lag[s.group as usize].saturating_record(lag.max(1));
         }
+    }
+
+    fn take_sample(&mut self, s: &ReplSample) -> Result<()> {
+        let t = s.at.saturating_duration_since(self.origin).as_secs_f64();
+        let measured = s.at >= self.warmup_end;
+        if let Some(lsn) = s.insert_lsn {
+            if s.timeline_changed {
+                // A new primary: its LSNs do not continue the old one's.
+                self.interval.wal_start = Some(lsn);
+                self.last_wal = None;
+            }
+            self.interval.wal_start.get_or_insert(lsn);
+            self.interval.wal_end = Some(lsn);
+            if let Some((at0, lsn0, rec0, fpi0)) = self.last_wal {
+                let secs = s.at.duration_since(at0).as_secs_f64();
+                if measured && lsn >= lsn0 && secs > 0.0 {
+                    let w = &mut self.run.wal;
+                    w.bytes += lsn - lsn0;
+                    w.span_s += secs;
+                    w.rate
+                        .saturating_record(((lsn - lsn0) as f64 / secs) as u64);
+                    if let (Some(a), Some(b)) = (rec0, s.wal_records) {
+                        *w.records.get_or_insert(0) += (b - a).max(0);
+                    }
+                    if let (Some(a), Some(b)) = (fpi0, s.wal_fpi) {
+                        *w.fpi.get_or_insert(0) += (b - a).max(0);
+                    }
+                }
+            }
+            self.last_wal = Some((s.at, lsn, s.wal_records, s.wal_fpi));
+        }
+        for (i, sb) in s.standbys.iter().enumerate() {
+            let name = self.run.standbys[i].name.clone();
+            self.writers.lag.write(&LagRow {
+                t_s: t,
+                node: &name,
+                sample: sb,
+            })?;
+            self.latest_lag[i] = match (sb.up, sb.lag_bytes, sb.lag_s) {
+                (true, Some(b), Some(l)) => Some((b, l)),
+                _ => None,
+            };
+            if !measured {
+                continue;
+            }
+            let st = &mut self.run.standbys[i];
+            st.samples += 1;
+            if !sb.up {
+                st.down_samples += 1;
+                continue;
+            }
+            if let Some(b) = sb.lag_bytes {
+                st.lag_bytes.saturating_record(b.max(1));
+            }
+            if let Some(b) = sb.receive_lag_bytes {
+                st.receive_lag_bytes.saturating_record(b.max(1));
+            }
+            if let Some(l) = sb.lag_s {
+                if l == 0.0 {
+                    st.zero_lag_samples += 1;
+                }
+                st.lag_us.saturating_record(((l * 1e6) as u64).max(1));
+            }
+            if let Some(l) = sb.pg_replay_lag_s {
+                st.pg_replay_lag_us
+                    .saturating_record(((l * 1e6) as u64).max(1));
+            }
+            if let Some(r) = sb.slot_retained_bytes {
+                st.slot_retained_max = Some(st.slot_retained_max.map_or(r, |m| m.max(r)));
+            }
+            if sb.wal_status.is_some() {
+                st.wal_status_last = sb.wal_status.clone();
+            }
+        }
+        Ok(())
     }
 
     fn take_event(&mut self, e: EventRecord) -> Result<()> {
@@ -248,6 +330,7 @@ impl Recorder {
             (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / secs),
             _ => None,
         };
+        self.writers.lag.flush()?;
         self.writers.intervals.write(&IntervalRow {
             t_s: t_end,
             txs,
@@ -259,6 +342,13 @@ impl Recorder {
             p99_ms: worst_p99,
             errors,
             warmup: now < self.warmup_end,
+            lag: self
+                .run
+                .standbys
+                .iter()
+                .zip(&self.latest_lag)
+                .map(|(s, l)| (s.name.clone(), *l))
+                .collect(),
         });
         for h in &mut self.interval.latency {
             h.reset();

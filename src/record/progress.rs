@@ -18,6 +18,16 @@ pub struct ProgressLine {
     pub p99_ms: Option<f64>,
     pub errors: u64,
     pub warmup: bool,
+    /// Per standby: the latest (byte lag, time lag in seconds); None while it is down.
+    pub lag: Vec<(String, Option<(u64, f64)>)>,
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b}B"),
+        10_000..=9_999_999 => format!("{:.0}kB", b as f64 / 1e3),
+        _ => format!("{:.1}MB", b as f64 / 1e6),
+    }
 }
 
 impl Progress {
@@ -48,8 +58,16 @@ impl Progress {
             .map(|p| format!("{p:.2}ms"))
             .unwrap_or_else(|| "-".into());
         let phase = if line.warmup { " (warmup)" } else { "" };
+        let lag: String = line
+            .lag
+            .iter()
+            .map(|(n, l)| match l {
+                Some((b, s)) => format!("  {n} {} {:.0}ms", human_bytes(*b), s * 1e3),
+                None => format!("  {n} down"),
+            })
+            .collect();
         let text = format!(
-            "{time}  {:>9.1} tx/s  p99 {p99:>9}  errors {}{phase}",
+            "{time}  {:>9.1} tx/s  p99 {p99:>9}  errors {}{lag}{phase}",
             line.tps, line.errors
         );
         let mut err = std::io::stderr().lock();

@@ -51,6 +51,72 @@ pub struct CounterTotals {
     pub ryw_fallback: u64,
 }
 
+/// Histograms of byte counts: 1 byte to 1 TB, 3 significant digits.
+pub fn new_bytes_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 1 << 40, 3).expect("valid histogram bounds")
+}
+
+/// One standby over the measured part of the run.
+#[derive(Debug, Clone)]
+pub struct StandbyStats {
+    pub name: String,
+    /// Replay byte lag (bytes).
+    pub lag_bytes: Histogram<u64>,
+    pub receive_lag_bytes: Histogram<u64>,
+    /// Time lag by the LSN timeline (microseconds).
+    pub lag_us: Histogram<u64>,
+    /// PostgreSQL's replay_lag (microseconds), NULL samples left out.
+    pub pg_replay_lag_us: Histogram<u64>,
+    pub samples: u64,
+    pub down_samples: u64,
+    pub slot_retained_max: Option<u64>,
+    pub wal_status_last: Option<String>,
+    pub zero_lag_samples: u64,
+}
+
+impl StandbyStats {
+    pub fn new(name: &str) -> Self {
+        StandbyStats {
+            name: name.to_string(),
+            lag_bytes: new_bytes_histogram(),
+            receive_lag_bytes: new_bytes_histogram(),
+            lag_us: new_histogram(),
+            pg_replay_lag_us: new_histogram(),
+            samples: 0,
+            down_samples: 0,
+            slot_retained_max: None,
+            wal_status_last: None,
+            zero_lag_samples: 0,
+        }
+    }
+}
+
+/// WAL over the measured part of the run.
+#[derive(Debug, Clone)]
+pub struct WalStats {
+    /// Sum of the insert-LSN advances between samples (a timeline change adds nothing).
+    pub bytes: u64,
+    /// Seconds between the first and the last sample of the measured part.
+    pub span_s: f64,
+    /// WAL rate between consecutive samples (bytes/s).
+    pub rate: Histogram<u64>,
+    /// pg_stat_wal deltas: records and full-page images.
+    pub records: Option<i64>,
+    pub fpi: Option<i64>,
+}
+
+impl Default for WalStats {
+    fn default() -> Self {
+        WalStats {
+            bytes: 0,
+            span_s: 0.0,
+            rate: new_bytes_histogram(),
+            records: None,
+            fpi: None,
+        }
+    }
+}
+
 /// Everything measured so far; the recorder's snapshot for summaries.
 #[derive(Debug, Clone)]
 pub struct RecordedRun {
@@ -59,10 +125,8 @@ pub struct RecordedRun {
     pub schedule_lag: Vec<Histogram<u64>>,
     pub warmup: Counts,
     pub counters: CounterTotals,
-    /// (seconds since the measured part began, insert LSN) of the first and last WAL readings
-    /// of the measured part.
-    pub wal_first: Option<(f64, u64)>,
-    pub wal_last: Option<(f64, u64)>,
+    pub wal: WalStats,
+    pub standbys: Vec<StandbyStats>,
     /// Seconds of the measured part so far.
     pub measured_s: f64,
     pub events: u64,

@@ -174,3 +174,85 @@ impl HlogWriter {
         Ok(self.out.flush()?)
     }
 }
+
+/// One row of lag.csv.
+pub struct LagRow<'a> {
+    pub t_s: f64,
+    pub node: &'a str,
+    pub sample: &'a crate::sampler::StandbySample,
+}
+
+/// `lag.csv`: one row per sample and standby. The columns of DESIGN section 8 first
+/// (`t_s, node, state, sync_state, receive_lsn, replay_lsn, lag_bytes, lag_s, pg_replay_lag_s,
+/// slot_retained_bytes`), then `up, receive_lag_bytes, pg_write_lag_s, pg_flush_lag_s,
+/// wal_status, safe_wal_size`. Empty cells are NULLs (PostgreSQL's) or unknowns (a node down).
+pub struct LagWriter {
+    out: csv::Writer<BufWriter<File>>,
+}
+
+pub const LAG_COLUMNS: [&str; 16] = [
+    "t_s",
+    "node",
+    "state",
+    "sync_state",
+    "receive_lsn",
+    "replay_lsn",
+    "lag_bytes",
+    "lag_s",
+    "pg_replay_lag_s",
+    "slot_retained_bytes",
+    "up",
+    "receive_lag_bytes",
+    "pg_write_lag_s",
+    "pg_flush_lag_s",
+    "wal_status",
+    "safe_wal_size",
+];
+
+fn lsn_text(v: Option<u64>) -> String {
+    v.map(|l| format!("{:X}/{:X}", l >> 32, l & 0xFFFF_FFFF))
+        .unwrap_or_default()
+}
+
+fn num<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+impl LagWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut out = csv::Writer::from_writer(BufWriter::new(file));
+        out.write_record(LAG_COLUMNS)?;
+        out.flush()?;
+        Ok(LagWriter { out })
+    }
+
+    pub fn write(&mut self, row: &LagRow) -> Result<()> {
+        let s = row.sample;
+        self.out.write_record([
+            format!("{:.3}", row.t_s),
+            row.node.to_string(),
+            s.state.clone().unwrap_or_default(),
+            s.sync_state.clone().unwrap_or_default(),
+            lsn_text(s.receive_lsn),
+            lsn_text(s.replay_lsn),
+            num(s.lag_bytes),
+            opt(s.lag_s, 6),
+            opt(s.pg_replay_lag_s, 6),
+            num(s.slot_retained_bytes),
+            if s.up { "1".into() } else { "0".into() },
+            num(s.receive_lag_bytes),
+            opt(s.pg_write_lag_s, 6),
+            opt(s.pg_flush_lag_s, 6),
+            s.wal_status.clone().unwrap_or_default(),
+            num(s.safe_wal_size),
+        ])?;
+        Ok(())
+    }
+
+    /// Flushed once a second by the recorder (with intervals.csv), and at the end.
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
+}

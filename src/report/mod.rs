@@ -3,7 +3,10 @@
 mod files;
 pub mod summary;
 
-pub use files::{EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter};
+pub use files::{
+    EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter, LagRow, LagWriter,
+    LAG_COLUMNS,
+};
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

@@ -55,6 +55,22 @@ pub fn latency_ms(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// p50, p99, max of a histogram times `scale` (null when empty).
+pub fn quantiles(h: &Histogram<u64>, scale: f64) -> Value {
+    if h.is_empty() {
+        return json!({"p50": null, "p99": null, "max": null});
+    }
+    let v = |x: u64| {
+        let scaled = x as f64 * scale;
+        if scale >= 1.0 {
+            Value::from(scaled.round())
+        } else {
+            Value::from((scaled * 1e6).round() / 1e6)
+        }
+    };
+    json!({"p50": v(h.value_at_quantile(0.5)), "p99": v(h.value_at_quantile(0.99)), "max": v(h.max())})
+}
+
 fn per_s(n: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         (n as f64 / secs * 10.0).round() / 10.0
@@ -100,17 +116,39 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> Value {
             }),
         );
     }
-    let wal = match (run.wal_first, run.wal_last) {
-        (Some((t0, a)), Some((t1, b))) if t1 > t0 => {
-            let bytes = b.saturating_sub(a);
-            json!({
-                "bytes": bytes,
-                "bytes_per_s": (bytes as f64 / (t1 - t0)).round(),
-                "bytes_per_tx": if ok > 0 { Value::from((bytes as f64 / ok as f64).round()) } else { Value::Null },
-            })
-        }
-        _ => json!({"bytes": null, "bytes_per_s": null, "bytes_per_tx": null}),
+    let w = &run.wal;
+    let wal = if w.span_s > 0.0 {
+        json!({
+            "bytes": w.bytes,
+            "bytes_per_s": (w.bytes as f64 / w.span_s).round(),
+            "bytes_per_tx": if ok > 0 { Value::from((w.bytes as f64 / ok as f64).round()) } else { Value::Null },
+            "rate_bytes_per_s": quantiles(&w.rate, 1.0),
+            "records": w.records,
+            "fpi": w.fpi,
+            "fpi_share": match (w.fpi, w.records) {
+                (Some(f), Some(r)) if r > 0 => Value::from(((f as f64 / r as f64) * 1e4).round() / 1e4),
+                _ => Value::Null,
+            },
+        })
+    } else {
+        json!({"bytes": null, "bytes_per_s": null, "bytes_per_tx": null})
     };
+    let mut standbys = Map::new();
+    for st in &run.standbys {
+        standbys.insert(
+            st.name.clone(),
+            json!({
+                "lag_bytes": quantiles(&st.lag_bytes, 1.0),
+                "receive_lag_bytes": quantiles(&st.receive_lag_bytes, 1.0),
+                "lag_seconds": quantiles(&st.lag_us, 1e-6),
+                "pg_replay_lag_s": quantiles(&st.pg_replay_lag_us, 1e-6),
+                "samples": st.samples,
+                "down_samples": st.down_samples,
+                "slot_retained_bytes_max": st.slot_retained_max,
+                "wal_status": st.wal_status_last,
+            }),
+        );
+    }
     let c = &run.counters;
     json!({
         "schema": SCHEMA,
@@ -139,6 +177,7 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> Value {
         "groups": groups,
         "warmup": {"ok": run.warmup.ok, "failed": run.warmup.failed, "unknown": run.warmup.unknown},
         "wal": wal,
+        "standbys": standbys,
         "connections": {"connect_failures": c.connect_failures, "reconnects": c.reconnects},
         "read_your_writes": {
             "checked_fresh": c.ryw_checked,
