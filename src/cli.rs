@@ -19,6 +19,21 @@ pub struct Cli {
 pub enum Command {
     /// Run a workload (on the lab unless it has a [cluster]) and write its results.
     Run(RunArgs),
+    /// Redraw the charts and report.md of a result directory from its files alone.
+    Report {
+        /// A result directory (results/<workload>/<time>/)
+        dir: PathBuf,
+    },
+    /// Line up two or more runs in one table and overlaid charts; say which differences
+    /// exceed the run-to-run noise.
+    Compare {
+        /// Result directories (two or more)
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write compare.md, compare.json and the charts [default: results/compare/<time>]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Start, inspect and break the lab: a primary and hot standbys on this machine.
     #[command(subcommand)]
     Cluster(ClusterCommand),

@@ -2,4 +2,5 @@
 
 pub mod cluster;
 pub mod link;
+pub mod report;
 pub mod run;

@@ -110,6 +110,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut doc = summary::build(&meta, &recorded, end.interrupted);
     let failures = evaluate_expect(&plan, &mut doc);
     write_atomic(&summary_path, &serde_json::to_vec_pretty(&doc)?)?;
+    if let Err(e) = crate::report::render_report(&dir) {
+        eprintln!("warning: the charts and report.md could not be drawn: {e:#}");
+    }
     print_summary(&doc, &dir);
     if end.interrupted {
         return Err(Interrupted(format!(

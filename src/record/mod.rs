@@ -35,8 +35,9 @@ pub struct Writers {
 struct Interval {
     latency: Vec<Histogram<u64>>,
     counts: Vec<Counts>,
-    wal_start: Option<u64>,
-    wal_end: Option<u64>,
+    /// (time, insert LSN) of the first and last WAL readings that bound this interval.
+    wal_start: Option<(Instant, u64)>,
+    wal_end: Option<(Instant, u64)>,
 }
 
 pub struct Recorder {
@@ -191,11 +192,11 @@ impl Recorder {
         if let Some(lsn) = s.insert_lsn {
             if s.timeline_changed {
                 // A new primary: its LSNs do not continue the old one's.
-                self.interval.wal_start = Some(lsn);
+                self.interval.wal_start = Some((s.at, lsn));
                 self.last_wal = None;
             }
-            self.interval.wal_start.get_or_insert(lsn);
-            self.interval.wal_end = Some(lsn);
+            self.interval.wal_start.get_or_insert((s.at, lsn));
+            self.interval.wal_end = Some((s.at, lsn));
             if let Some((at0, lsn0, rec0, fpi0)) = self.last_wal {
                 let secs = s.at.duration_since(at0).as_secs_f64();
                 if measured && lsn >= lsn0 && secs > 0.0 {
@@ -326,13 +327,17 @@ impl Recorder {
             });
             self.writers.hlog.write(i, t_start, secs, h)?;
         }
+        // The WAL rate between the readings that bound the interval, over their own time span.
         let wal = match (self.interval.wal_start, self.interval.wal_end) {
-            (Some(a), Some(b)) => Some((b.saturating_sub(a)) as f64 / secs),
+            (Some((t0, a)), Some((t1, b))) if t1 > t0 => {
+                Some(b.saturating_sub(a) as f64 / t1.duration_since(t0).as_secs_f64())
+            }
             _ => None,
         };
         self.writers.lag.flush()?;
         self.writers.intervals.write(&IntervalRow {
             t_s: t_end,
+            interval_s: secs,
             txs,
             wal_bytes_per_s: wal,
         })?;

@@ -22,12 +22,15 @@ pub struct IntervalTx {
 /// One second of the run.
 pub struct IntervalRow {
     pub t_s: f64,
+    /// Length of the interval: 1 s but for the last one.
+    pub interval_s: f64,
     pub txs: Vec<IntervalTx>,
     pub wal_bytes_per_s: Option<f64>,
 }
 
 /// `intervals.csv`: `t_s`, then `<tx>.tps`, `<tx>.ok`, `<tx>.failed`, `<tx>.p50_ms`,
-/// `<tx>.p99_ms` for each transaction, then `wal_bytes_per_s`.
+/// `<tx>.p99_ms` for each transaction, then `wal_bytes_per_s` and `interval_s` (1 but for the
+/// last, shorter interval).
 pub struct IntervalsWriter {
     out: csv::Writer<File>,
 }
@@ -48,6 +51,7 @@ impl IntervalsWriter {
             }
         }
         header.push("wal_bytes_per_s".into());
+        header.push("interval_s".into());
         out.write_record(&header)?;
         out.flush()?;
         Ok(IntervalsWriter { out })
@@ -63,6 +67,7 @@ impl IntervalsWriter {
             rec.push(opt(t.p99_ms, 3));
         }
         rec.push(opt(row.wal_bytes_per_s, 0));
+        rec.push(format!("{:.3}", row.interval_s));
         self.out.write_record(&rec)?;
         self.out.flush()?;
         Ok(())

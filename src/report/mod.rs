@@ -1,12 +1,17 @@
 //! Result files (DESIGN section 8): writers for the per-second files and the summary.
 
+pub mod charts;
+pub mod compare;
 mod files;
+pub mod load;
+pub mod render;
 pub mod summary;
 
 pub use files::{
     EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter, LagRow, LagWriter,
     LAG_COLUMNS,
 };
+pub use render::render_report;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

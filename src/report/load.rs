@@ -1,0 +1,138 @@
+//! Reading a result directory back: everything `report` and `compare` draw comes from here.
+
+use crate::error::usage;
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A numeric column of a CSV file, empty cells as None.
+pub type Column = Vec<Option<f64>>;
+
+/// One saved run.
+pub struct ResultData {
+    pub dir: PathBuf,
+    pub summary: Value,
+    /// intervals.csv: `t_s` and every other column by name.
+    pub t_s: Vec<f64>,
+    pub intervals: BTreeMap<String, Column>,
+    /// lag.csv, per node: t_s and the numeric columns by name.
+    pub lag: BTreeMap<String, NodeLag>,
+    /// events.csv: (t_s, kind, node, detail).
+    pub events: Vec<(f64, String, String, String)>,
+}
+
+#[derive(Default)]
+pub struct NodeLag {
+    pub t_s: Vec<f64>,
+    pub columns: BTreeMap<String, Column>,
+}
+
+impl ResultData {
+    /// The transaction names, in the order of summary.json.
+    pub fn tx_names(&self) -> Vec<String> {
+        self.summary["transactions"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn label(&self) -> String {
+        let s = &self.summary;
+        match s["variant"].as_str() {
+            Some(v) => v.to_string(),
+            None => self
+                .dir
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.intervals.get(name)
+    }
+
+    /// A per-second column against time for charts: the short last interval (under half a
+    /// second, whose rates and percentiles are noise) is left out.
+    pub fn interval_points(&self, name: &str, scale: f64) -> Vec<(f64, f64)> {
+        let Some(col) = self.column(name) else {
+            return vec![];
+        };
+        let length = self.column("interval_s");
+        self.t_s
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| length.and_then(|l| l[*i]).is_none_or(|l| l >= 0.5))
+            .filter_map(|(i, t)| col[i].map(|v| (*t, v * scale)))
+            .collect()
+    }
+}
+
+fn parse(cell: &str) -> Option<f64> {
+    if cell.is_empty() {
+        None
+    } else {
+        cell.parse().ok()
+    }
+}
+
+/// Read summary.json, intervals.csv, lag.csv and events.csv of `dir`.
+pub fn load_result(dir: &Path) -> Result<ResultData> {
+    let summary_path = dir.join("summary.json");
+    if !summary_path.is_file() {
+        return Err(usage(format!(
+            "{} is not a result directory (no summary.json)",
+            dir.display()
+        )));
+    }
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)
+        .with_context(|| format!("{} is not valid JSON", summary_path.display()))?;
+    let mut data = ResultData {
+        dir: dir.to_path_buf(),
+        summary,
+        t_s: vec![],
+        intervals: BTreeMap::new(),
+        lag: BTreeMap::new(),
+        events: vec![],
+    };
+    if let Ok(mut r) = csv::Reader::from_path(dir.join("intervals.csv")) {
+        let headers = r.headers()?.clone();
+        for rec in r.records() {
+            let rec = rec?;
+            data.t_s.push(parse(&rec[0]).unwrap_or(0.0));
+            for (h, cell) in headers.iter().zip(rec.iter()).skip(1) {
+                data.intervals
+                    .entry(h.to_string())
+                    .or_default()
+                    .push(parse(cell));
+            }
+        }
+    }
+    if let Ok(mut r) = csv::Reader::from_path(dir.join("lag.csv")) {
+        let headers = r.headers()?.clone();
+        for rec in r.records() {
+            let rec = rec?;
+            let node = data.lag.entry(rec[1].to_string()).or_default();
+            node.t_s.push(parse(&rec[0]).unwrap_or(0.0));
+            for (h, cell) in headers.iter().zip(rec.iter()).skip(2) {
+                node.columns
+                    .entry(h.to_string())
+                    .or_default()
+                    .push(parse(cell));
+            }
+        }
+    }
+    if let Ok(mut r) = csv::Reader::from_path(dir.join("events.csv")) {
+        for rec in r.records() {
+            let rec = rec?;
+            data.events.push((
+                parse(&rec[0]).unwrap_or(0.0),
+                rec[1].to_string(),
+                rec[2].to_string(),
+                rec[3].to_string(),
+            ));
+        }
+    }
+    Ok(data)
+}

@@ -1,0 +1,393 @@
+//! `report`: charts/*.png and report.md, drawn from the result files alone.
+
+use super::charts::{byte_unit, draw_line_chart, LineChart, Series, PALETTE};
+use super::load::{load_result, Column, ResultData};
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The chart files a run gets, with what they show.
+pub const CHARTS: [(&str, &str); 5] = [
+    ("throughput.png", "Throughput"),
+    ("latency.png", "Latency percentiles"),
+    ("lag_bytes.png", "Replication lag in bytes"),
+    ("lag_seconds.png", "Replication lag in seconds"),
+    ("wal_rate.png", "WAL rate"),
+];
+
+/// Redraw the charts and report.md of a result directory.
+pub fn render_report(dir: &Path) -> Result<()> {
+    let data = load_result(dir)?;
+    let charts = dir.join("charts");
+    std::fs::create_dir_all(&charts)
+        .with_context(|| format!("cannot create {}", charts.display()))?;
+    draw_run_charts(&data, &charts)?;
+    let md = report_markdown(&data);
+    super::write_atomic(&dir.join("report.md"), md.as_bytes())
+}
+
+/// Points of a column against time, skipping empty cells.
+pub fn points(t: &[f64], col: Option<&Column>, scale: f64) -> Vec<(f64, f64)> {
+    col.map(|c| {
+        t.iter()
+            .zip(c)
+            .filter_map(|(t, v)| v.map(|v| (*t, v * scale)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Drill events and faults worth a mark on the time axis.
+pub fn event_marks(data: &ResultData) -> Vec<(f64, String)> {
+    let mut marks: Vec<(f64, String)> = Vec::new();
+    for (t, kind, node, _) in &data.events {
+        if kind == "node_up" {
+            continue;
+        }
+        let label = if node.is_empty() {
+            kind.clone()
+        } else {
+            format!("{kind} {node}")
+        };
+        // One mark per kind and node within a second: a burst of node_down is one event.
+        if marks
+            .iter()
+            .any(|(t0, l)| *l == label && (t - t0).abs() < 1.0)
+        {
+            continue;
+        }
+        marks.push((*t, label));
+    }
+    marks
+}
+
+fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
+    let events = event_marks(data);
+    let names = data.tx_names();
+    let color = |i: usize| PALETTE[i % PALETTE.len()];
+    let tps: Vec<Series> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Series {
+            name: n.clone(),
+            points: data.interval_points(&format!("{n}.tps"), 1.0),
+            color: color(i),
+            dashed: false,
+        })
+        .collect();
+    draw_line_chart(
+        &dir.join("throughput.png"),
+        &LineChart {
+            title: format!(
+                "{}: throughput",
+                data.summary["workload"].as_str().unwrap_or("run")
+            ),
+            x_label: "time since start (s)",
+            y_label: "transactions per second".into(),
+            series: tps,
+            events: &events,
+        },
+    )?;
+    let mut lat = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        for (q, dashed) in [("p99", false), ("p50", true)] {
+            lat.push(Series {
+                name: format!("{n} {q}"),
+                points: data.interval_points(&format!("{n}.{q}_ms"), 1.0),
+                color: color(i),
+                dashed,
+            });
+        }
+    }
+    draw_line_chart(
+        &dir.join("latency.png"),
+        &LineChart {
+            title: "Latency per second: p99 (solid) and p50 (dashed)".into(),
+            x_label: "time since start (s)",
+            y_label: "latency (ms)".into(),
+            series: lat,
+            events: &events,
+        },
+    )?;
+    draw_lag_charts(data, dir, &events)?;
+    let wal = data.interval_points("wal_bytes_per_s", 1.0);
+    let (div, unit) = byte_unit(wal.iter().map(|p| p.1).fold(0.0, f64::max));
+    draw_line_chart(
+        &dir.join("wal_rate.png"),
+        &LineChart {
+            title: "WAL generation rate on the primary".into(),
+            x_label: "time since start (s)",
+            y_label: format!("WAL written ({unit}/s)"),
+            series: vec![Series {
+                name: "WAL".into(),
+                points: wal.into_iter().map(|(t, v)| (t, v / div)).collect(),
+                color: color(0),
+                dashed: false,
+            }],
+            events: &events,
+        },
+    )
+}
+
+fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> Result<()> {
+    let max_bytes = data
+        .lag
+        .values()
+        .flat_map(|n| n.columns.get("lag_bytes").into_iter().flatten().flatten())
+        .fold(0.0f64, |a, b| a.max(*b));
+    let (div, unit) = byte_unit(max_bytes);
+    let mut bytes = Vec::new();
+    let mut secs = Vec::new();
+    for (i, (node, lag)) in data.lag.iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        bytes.push(Series {
+            name: node.clone(),
+            points: points(&lag.t_s, lag.columns.get("lag_bytes"), 1.0 / div),
+            color: c,
+            dashed: false,
+        });
+        secs.push(Series {
+            name: format!("{node} (LSN timeline)"),
+            points: points(&lag.t_s, lag.columns.get("lag_s"), 1000.0),
+            color: c,
+            dashed: false,
+        });
+        secs.push(Series {
+            name: format!("{node} (PostgreSQL replay_lag)"),
+            points: points(&lag.t_s, lag.columns.get("pg_replay_lag_s"), 1000.0),
+            color: c,
+            dashed: true,
+        });
+    }
+    draw_line_chart(
+        &dir.join("lag_bytes.png"),
+        &LineChart {
+            title: "Replay lag in bytes (primary WAL position minus standby replay position)"
+                .into(),
+            x_label: "time since start (s)",
+            y_label: format!("replay lag ({unit})"),
+            series: bytes,
+            events,
+        },
+    )?;
+    draw_line_chart(
+        &dir.join("lag_seconds.png"),
+        &LineChart {
+            title: "Replay lag in time".into(),
+            x_label: "time since start (s)",
+            y_label: "lag (ms)".into(),
+            series: secs,
+            events,
+        },
+    )
+}
+
+fn num(v: &Value, digits: usize) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn bytes_text(v: &Value) -> String {
+    match v.as_f64() {
+        Some(b) => {
+            let (div, unit) = byte_unit(b);
+            if div == 1.0 {
+                format!("{b:.0} bytes")
+            } else {
+                format!("{:.2} {unit}", b / div)
+            }
+        }
+        None => "-".into(),
+    }
+}
+
+fn ms_from_s(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{:.1}", x * 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// report.md: the summary in words and tables, with the charts.
+pub fn report_markdown(data: &ResultData) -> String {
+    let s = &data.summary;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", s["workload"].as_str().unwrap_or("run"));
+    if let Some(d) = s["description"].as_str() {
+        let _ = writeln!(md, "{d}\n");
+    }
+    let nodes: Vec<String> = s["cluster"]["nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ =
+        writeln!(
+        md,
+        "Run from {} to {}: {} s measured after {} s of warmup, on the {} ({}), PostgreSQL {}, \
+         synchronous_commit = `{}`, synchronous_standby_names = `{}`.\n",
+        s["started_at"].as_str().unwrap_or("?"),
+        s["ended_at"].as_str().unwrap_or("?"),
+        num(&s["duration_s"], 1),
+        num(&s["warmup_s"], 1),
+        if s["cluster"]["kind"] == "lab" { "lab" } else { "cluster" },
+        nodes.join(", "),
+        s["server"]["version"].as_str().unwrap_or("?"),
+        s["server"]["synchronous_commit"].as_str().unwrap_or("?"),
+        s["server"]["synchronous_standby_names"].as_str().unwrap_or(""),
+    );
+    if s["interrupted"] == true {
+        md.push_str(
+            "**The run was interrupted**: these results hold what was measured until then.\n\n",
+        );
+    }
+    md.push_str("## In words\n\n");
+    let t = &s["total"];
+    let _ = writeln!(
+        md,
+        "- {} transactions committed ({} tx/s); {} failed; {} ended unknown (the connection broke during COMMIT).",
+        t["ok"], num(&t["tps"], 1), t["failed"], t["unknown"]
+    );
+    let w = &s["wal"];
+    if w["bytes"].is_number() {
+        let fpi = w["fpi_share"]
+            .as_f64()
+            .map(|f| {
+                format!(
+                    ", {:.1}% of WAL records carried a full-page image",
+                    f * 100.0
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- The primary wrote {} of WAL, {}/s on average, {} per committed transaction{fpi}.",
+            bytes_text(&w["bytes"]),
+            bytes_text(&w["bytes_per_s"]),
+            bytes_text(&w["bytes_per_tx"]),
+        );
+    }
+    if let Some(sb) = s["standbys"].as_object() {
+        for (name, st) in sb {
+            let down = st["down_samples"].as_u64().unwrap_or(0);
+            let down = if down > 0 {
+                format!("; it did not answer in {down} of {} samples", st["samples"])
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                md,
+                "- {name} was behind by {} at the median and {} at p99 (at most {}), {} ms at p99 in time by the LSN timeline \
+                 (PostgreSQL's replay_lag p99: {} ms){down}.",
+                bytes_text(&st["lag_bytes"]["p50"]),
+                bytes_text(&st["lag_bytes"]["p99"]),
+                bytes_text(&st["lag_bytes"]["max"]),
+                ms_from_s(&st["lag_seconds"]["p99"]),
+                ms_from_s(&st["pg_replay_lag_s"]["p99"]),
+            );
+        }
+    }
+    md.push_str("\n## Transactions\n\n| transaction | ok | failed | unknown | tx/s | mean ms | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    if let Some(txs) = s["transactions"].as_object() {
+        for (name, x) in txs {
+            let l = &x["latency_ms"];
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                x["ok"],
+                x["failed"],
+                x["unknown"],
+                num(&x["tps"], 1),
+                num(&l["mean"], 2),
+                num(&l["p50"], 2),
+                num(&l["p90"], 2),
+                num(&l["p99"], 2),
+                num(&l["p999"], 2),
+                num(&l["max"], 2)
+            );
+        }
+    }
+    if let Some(sb) = s["standbys"].as_object() {
+        md.push_str("\n## Replication\n\n| standby | lag bytes p50 | p99 | max | lag ms p50 | p99 | max | PostgreSQL replay_lag ms p50 | p99 | max | slot retained max | wal_status |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        for (name, st) in sb {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                bytes_text(&st["lag_bytes"]["p50"]),
+                bytes_text(&st["lag_bytes"]["p99"]),
+                bytes_text(&st["lag_bytes"]["max"]),
+                ms_from_s(&st["lag_seconds"]["p50"]),
+                ms_from_s(&st["lag_seconds"]["p99"]),
+                ms_from_s(&st["lag_seconds"]["max"]),
+                ms_from_s(&st["pg_replay_lag_s"]["p50"]),
+                ms_from_s(&st["pg_replay_lag_s"]["p99"]),
+                ms_from_s(&st["pg_replay_lag_s"]["max"]),
+                bytes_text(&st["slot_retained_bytes_max"]),
+                st["wal_status"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    if let Some(groups) = s["groups"].as_object() {
+        md.push_str("\n## Load groups\n\n| group | clients | intended rate | schedule lag p99 ms | backlog | read_your_writes |\n|---|---:|---:|---:|---:|---|\n");
+        for (name, g) in groups {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} |",
+                g["clients"],
+                g["rate_intended"]
+                    .as_f64()
+                    .map(|r| format!("{r} tx/s"))
+                    .unwrap_or_else(|| "closed".into()),
+                num(&g["schedule_lag_ms"]["p99"], 2),
+                g["backlog"]
+                    .as_u64()
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                g["read_your_writes"].as_str().unwrap_or("off"),
+            );
+        }
+    }
+    if !data.events.is_empty() {
+        md.push_str("\n## Events\n\n| t (s) | event | node | detail |\n|---:|---|---|---|\n");
+        for (t, kind, node, detail) in data.events.iter().take(200) {
+            let _ = writeln!(
+                md,
+                "| {t:.2} | {kind} | {node} | {} |",
+                detail.replace('|', "\\|")
+            );
+        }
+    }
+    if let Some(ex) = s["expect"].as_array().filter(|a| !a.is_empty()) {
+        md.push_str(
+            "\n## Expectations\n\n| path | condition | actual | verdict |\n|---|---|---:|---|\n",
+        );
+        for e in ex {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                e["path"].as_str().unwrap_or(""),
+                e["condition"].as_str().unwrap_or(""),
+                e["actual"],
+                if e["passed"] == true {
+                    "passed"
+                } else {
+                    "**failed**"
+                }
+            );
+        }
+    }
+    md.push_str("\n## Charts\n\n");
+    for (file, title) in CHARTS {
+        let _ = writeln!(md, "### {title}\n\n![{title}](charts/{file})\n");
+    }
+    md.push_str(
+        "## Files\n\n`summary.json` (everything above, for programs), `intervals.csv` (one row per second), \
+         `lag.csv` (one row per sample and standby), `events.csv`, `latency.hlog` (HdrHistogram interval log). \
+         `pgbench-repl report <this directory>` redraws the charts and this page from them.\n",
+    );
+    md
+}
