@@ -6,20 +6,35 @@ use crate::cluster::{self, Lab, UpOptions};
 use crate::config::{describe, load_workload};
 use crate::error::{usage, ExpectFailed, Interrupted};
 use crate::exec::{self, preflight, Endpoint};
+use crate::link::protocol::Request;
 use crate::record::{Progress, RecordedRun, Recorder, Writers};
 use crate::report::summary::{self, GroupMeta, RunMeta};
 use crate::report::{
     make_result_dir, write_atomic, EventsWriter, HlogWriter, IntervalsWriter, LagWriter,
 };
 use crate::units::format_duration;
-use crate::workload::{Action, Workload};
+use crate::workload::{Action, Matrix, Variant, Workload};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// Where a run's load goes.
+struct Targets {
+    endpoints: Vec<Endpoint>,
+    lab: Option<Lab>,
+    cluster_doc: Value,
+}
+
+/// How one run ended.
+struct Outcome {
+    dir: PathBuf,
+    failures: Vec<String>,
+    interrupted: bool,
+}
 
 pub async fn run(args: RunArgs) -> Result<()> {
     let mut sets = args.sets.clone();
@@ -28,28 +43,186 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     let plan = load_workload(&args.workload, &sets)?;
     let source = args.workload.display().to_string();
-    let (endpoints, lab, cluster_doc) = resolve_targets(&plan, args.lab.dir.as_deref()).await?;
-    check_event_targets(&plan, lab.as_ref())?;
-
-    let primary = endpoints[0].connect(None).await?;
-    let server = preflight::server_info(&primary).await?;
+    let targets = resolve_targets(&plan, args.lab.dir.as_deref()).await?;
+    check_event_targets(&plan, targets.lab.as_ref())?;
+    let primary = targets.endpoints[0].connect(None).await?;
     preflight::run_setup(&primary, &plan, &source).await?;
     preflight::check_statements(&primary, &plan, &source).await?;
     drop(primary);
 
-    let dir = make_result_dir(args.out.as_deref(), &plan.name, None)?;
+    let outcome = match plan.matrix.clone() {
+        None => {
+            let dir = make_result_dir(args.out.as_deref(), &plan.name, None)?;
+            let o = run_one(&plan, &targets, &source, dir, None, args.quiet).await?;
+            if !o.interrupted {
+                if let Ok(doc) = std::fs::read(o.dir.join("summary.json")) {
+                    print_summary(&serde_json::from_slice(&doc)?, &o.dir);
+                }
+            }
+            o
+        }
+        Some(matrix) => {
+            run_matrix(
+                &plan,
+                &matrix,
+                &targets,
+                &source,
+                args.out.as_deref(),
+                args.quiet,
+            )
+            .await?
+        }
+    };
+    if outcome.interrupted {
+        return Err(Interrupted(format!(
+            "interrupted: what was measured is in {}",
+            outcome.dir.display()
+        ))
+        .into());
+    }
+    if !outcome.failures.is_empty() {
+        return Err(ExpectFailed(format!(
+            "[expect] failed:\n  {}",
+            outcome.failures.join("\n  ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// One run per combination, each in its own result directory, then the comparison.
+async fn run_matrix(
+    plan: &Workload,
+    matrix: &Matrix,
+    targets: &Targets,
+    source: &str,
+    out: Option<&Path>,
+    quiet: bool,
+) -> Result<Outcome> {
+    let variants = matrix.variants();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let dir_for = |leaf: &str| -> Result<PathBuf> {
+        match out {
+            Some(o) => make_result_dir(Some(&o.join(leaf)), &plan.name, None),
+            None => make_result_dir(
+                Some(
+                    &PathBuf::from("results")
+                        .join(&plan.name)
+                        .join(format!("{stamp}-{leaf}")),
+                ),
+                &plan.name,
+                None,
+            ),
+        }
+    };
+    let lab = targets.lab.as_ref();
+    let original_sync = lab.map(|l| l.state().map(|s| s.sync)).transpose()?;
+    let original_links = match lab {
+        Some(l) => l.links().status().await?,
+        None => vec![],
+    };
+    let mut dirs = Vec::new();
+    let mut failures = Vec::new();
+    let mut interrupted = false;
+    for (i, v) in variants.iter().enumerate() {
+        eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
+        apply_variant(lab, v).await?;
+        let mut p = plan.clone();
+        if v.synchronous_commit.is_some() {
+            p.synchronous_commit = v.synchronous_commit.clone();
+        }
+        let o = run_one(
+            &p,
+            targets,
+            source,
+            dir_for(&v.name())?,
+            Some(v.name()),
+            quiet,
+        )
+        .await?;
+        failures.extend(o.failures.iter().map(|f| format!("{}: {f}", v.name())));
+        dirs.push(o.dir);
+        if o.interrupted {
+            interrupted = true;
+            break;
+        }
+    }
+    if let Some(l) = lab {
+        if let Some(s) = original_sync {
+            cluster::set_sync(l, s).await?;
+        }
+        for link in original_links {
+            l.links()
+                .send(&Request::Set {
+                    node: link.node,
+                    delay_us: Some(link.settings.delay_us),
+                    rate: Some(link.settings.rate),
+                })
+                .await?;
+        }
+    }
+    let matrix_dir = dir_for("matrix")?;
+    if dirs.len() >= 2 {
+        crate::report::compare::compare_runs(&dirs, Some(&matrix_dir))?;
+    }
+    crate::report::matrix::write_matrix_report(&dirs, &variants[..dirs.len()], &matrix_dir)?;
+    println!("matrix: {}", matrix_dir.join("matrix.md").display());
+    Ok(Outcome {
+        dir: matrix_dir,
+        failures,
+        interrupted,
+    })
+}
+
+/// Set the lab up for one combination: sync mode and every standby's link delay.
+async fn apply_variant(lab: Option<&Lab>, v: &Variant) -> Result<()> {
+    let Some(lab) = lab else { return Ok(()) };
+    if let Some(mode) = v.sync {
+        cluster::set_sync(lab, mode).await?;
+    }
+    if let Some(delay) = v.link_delay {
+        let state = lab.state()?;
+        for n in state.standbys() {
+            lab.links()
+                .send(&Request::Set {
+                    node: n.name.clone(),
+                    delay_us: Some(delay.as_micros() as u64),
+                    rate: None,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Run the load once into `dir`: results as the run goes, then summary, charts, report.md.
+async fn run_one(
+    plan: &Workload,
+    targets: &Targets,
+    source: &str,
+    dir: PathBuf,
+    variant: Option<String>,
+    quiet: bool,
+) -> Result<Outcome> {
+    let endpoints = targets.endpoints.clone();
+    let primary = endpoints[0].connect(None).await?;
+    let mut server = preflight::server_info(&primary).await?;
+    drop(primary);
+    if let Some(level) = &plan.synchronous_commit {
+        server["synchronous_commit"] = Value::from(level.clone());
+    }
     let tx_names: Vec<String> = plan.transactions.iter().map(|t| t.name.clone()).collect();
     let mut meta = RunMeta {
         workload: plan.name.clone(),
         description: plan.description.clone(),
-        variant: None,
-        source: source.clone(),
+        variant,
+        source: source.to_string(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ended_at: None,
         warmup_s: plan.warmup.as_secs_f64(),
         planned_duration_s: plan.duration.map(|d| d.as_secs_f64()),
         seed: plan.seed,
-        cluster: cluster_doc,
+        cluster: targets.cluster_doc.clone(),
         server,
         tx_names: tx_names.clone(),
         groups: plan
@@ -65,6 +238,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
             })
             .collect(),
     };
+    if let Some(lab) = &targets.lab {
+        let links = lab.links().status().await.unwrap_or_default();
+        meta.cluster["links"] = serde_json::to_value(&links)?;
+        meta.cluster["sync"] = Value::from(lab.state()?.sync.to_string());
+    }
     eprintln!("info: running {} -> {}", plan.name, dir.display());
 
     let summary_path = dir.join("summary.json");
@@ -85,7 +263,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         checkpoint: Box::new(checkpoint),
     };
     let (tx, rx) = mpsc::channel(65_536);
-    let plan = Arc::new(plan);
+    let plan = Arc::new(plan.clone());
     let load = exec::connect_clients(plan.clone(), endpoints.clone(), tx).await;
     let origin = Instant::now();
     let total = plan.duration.map(|d| d + plan.warmup);
@@ -97,10 +275,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         origin,
         plan.warmup,
         writers,
-        Progress::new(args.quiet, total),
+        Progress::new(quiet, total),
     );
     let recording = tokio::spawn(recorder.run(rx));
-    let end = load.run(lab, origin).await;
+    let end = load.run(targets.lab.clone(), origin).await;
     let recorded = recording.await.context("the recorder stopped")??;
 
     meta.ended_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
@@ -113,25 +291,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     if let Err(e) = crate::report::render_report(&dir) {
         eprintln!("warning: the charts and report.md could not be drawn: {e:#}");
     }
-    print_summary(&doc, &dir);
     if end.interrupted {
-        return Err(Interrupted(format!(
-            "interrupted: what was measured is in {}",
-            dir.display()
-        ))
-        .into());
+        print_summary(&doc, &dir);
     }
-    if !failures.is_empty() {
-        return Err(ExpectFailed(format!("[expect] failed:\n  {}", failures.join("\n  "))).into());
-    }
-    Ok(())
+    Ok(Outcome {
+        dir,
+        failures,
+        interrupted: end.interrupted,
+    })
 }
 
 /// The nodes the load reaches: the lab (started if it is not running) or the [cluster].
-async fn resolve_targets(
-    plan: &Workload,
-    lab_dir: Option<&Path>,
-) -> Result<(Vec<Endpoint>, Option<Lab>, Value)> {
+async fn resolve_targets(plan: &Workload, lab_dir: Option<&Path>) -> Result<Targets> {
     if let Some(c) = &plan.cluster {
         let mut endpoints = vec![Endpoint {
             name: "primary".into(),
@@ -147,7 +318,11 @@ async fn resolve_targets(
             "kind": "external",
             "nodes": endpoints.iter().map(|e| json!({"name": e.name, "at": e.describe()})).collect::<Vec<_>>(),
         });
-        return Ok((endpoints, None, doc));
+        return Ok(Targets {
+            endpoints,
+            lab: None,
+            cluster_doc: doc,
+        });
     }
     let lab = Lab::locate(lab_dir);
     let running = lab.exists()
@@ -175,7 +350,11 @@ async fn resolve_targets(
         "sync": state.sync.to_string(),
         "nodes": endpoints.iter().map(|e| json!({"name": e.name, "at": describe(&e.config)})).collect::<Vec<_>>(),
     });
-    Ok((endpoints, Some(lab), doc))
+    Ok(Targets {
+        endpoints,
+        lab: Some(lab),
+        cluster_doc: doc,
+    })
 }
 
 /// Drill actions that name a node must name one of the lab's.

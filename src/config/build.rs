@@ -57,12 +57,16 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         }
         other => other.as_ref().map(|s| s.get_ref().clone()),
     };
-    if let Some(m) = &file.matrix {
-        return Err(src.error_at(
-            m.span(),
-            "matrix",
-            "[matrix] is not supported by this version yet: run each combination with --set",
-        ));
+    let matrix = file
+        .matrix
+        .as_ref()
+        .map(|m| build_matrix(src, m))
+        .transpose()?;
+    if matrix.is_some() && file.cluster.is_some() {
+        let m = file.matrix.as_ref().unwrap();
+        if !m.get_ref().sync.is_empty() || !m.get_ref().link_delay.is_empty() {
+            return Err(src.error_at(m.span(), "matrix", "sync and link_delay need the lab: remove [cluster] or keep only synchronous_commit"));
+        }
     }
     let transactions = build_transactions(src, &file.transaction)?;
     let groups = build_groups(src, &file.load, &transactions)?;
@@ -113,6 +117,45 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         transactions,
         events,
         expect,
+        matrix,
+    })
+}
+
+fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result<Matrix> {
+    let def = m.get_ref();
+    for level in &def.synchronous_commit {
+        if !SYNC_COMMIT.contains(&level.as_str()) {
+            return Err(src.error_at(
+                m.span(),
+                "matrix.synchronous_commit",
+                format!(
+                    "'{level}' is not a level: expected one of {}",
+                    SYNC_COMMIT.join(", ")
+                ),
+            ));
+        }
+    }
+    let sync = def
+        .sync
+        .iter()
+        .map(|s| SyncMode::parse(s).map_err(|e| src.error_at(m.span(), "matrix.sync", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let link_delay = def
+        .link_delay
+        .iter()
+        .map(|d| parse_duration(d).map_err(|e| src.error_at(m.span(), "matrix.link_delay", e)))
+        .collect::<Result<Vec<_>>>()?;
+    if def.synchronous_commit.is_empty() && sync.is_empty() && link_delay.is_empty() {
+        return Err(src.error_at(
+            m.span(),
+            "matrix",
+            "empty: give synchronous_commit, sync and/or link_delay lists",
+        ));
+    }
+    Ok(Matrix {
+        synchronous_commit: def.synchronous_commit.clone(),
+        sync,
+        link_delay,
     })
 }
 

@@ -24,7 +24,7 @@ pub struct WorkloadFile {
     #[serde(default)]
     pub event: Vec<EventDef>,
     #[serde(default)]
-    pub matrix: Option<Spanned<toml::Table>>,
+    pub matrix: Option<Spanned<MatrixDef>>,
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<String>>,
 }
@@ -115,4 +115,16 @@ pub struct EventDef {
     pub sync: Option<Spanned<String>>,
     pub command: Option<Spanned<String>>,
     pub undo: Option<Spanned<String>>,
+}
+
+/// One run per combination of these values.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixDef {
+    #[serde(default)]
+    pub synchronous_commit: Vec<String>,
+    #[serde(default)]
+    pub sync: Vec<String>,
+    #[serde(default)]
+    pub link_delay: Vec<String>,
 }

@@ -4,6 +4,7 @@ pub mod charts;
 pub mod compare;
 mod files;
 pub mod load;
+pub mod matrix;
 pub mod render;
 pub mod summary;
 

@@ -121,6 +121,65 @@ pub struct Expectation {
     pub text: String,
 }
 
+/// `[matrix]`: one run per combination; an empty list keeps what the file or lab has.
+#[derive(Debug, Clone, Default)]
+pub struct Matrix {
+    pub synchronous_commit: Vec<String>,
+    pub sync: Vec<SyncMode>,
+    pub link_delay: Vec<Duration>,
+}
+
+/// One combination of a matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub synchronous_commit: Option<String>,
+    pub sync: Option<SyncMode>,
+    pub link_delay: Option<Duration>,
+}
+
+impl Variant {
+    /// A name for directories and tables: `remote_apply-first1-25ms`.
+    pub fn name(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.synchronous_commit {
+            parts.push(s.clone());
+        }
+        if let Some(s) = self.sync {
+            parts.push(s.to_string().replace(':', ""));
+        }
+        if let Some(d) = self.link_delay {
+            parts.push(crate::units::format_duration(d));
+        }
+        parts.join("-")
+    }
+}
+
+impl Matrix {
+    /// Every combination, synchronous_commit varying fastest.
+    pub fn variants(&self) -> Vec<Variant> {
+        fn opts<T: Clone>(v: &[T]) -> Vec<Option<T>> {
+            if v.is_empty() {
+                vec![None]
+            } else {
+                v.iter().cloned().map(Some).collect()
+            }
+        }
+        let mut out = Vec::new();
+        for link_delay in opts(&self.link_delay) {
+            for sync in opts(&self.sync) {
+                for synchronous_commit in opts(&self.synchronous_commit) {
+                    out.push(Variant {
+                        synchronous_commit: synchronous_commit.clone(),
+                        sync,
+                        link_delay,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Connection strings of a cluster the lab does not own.
 #[derive(Debug, Clone)]
 pub struct ClusterTargets {
@@ -144,6 +203,7 @@ pub struct Workload {
     pub transactions: Vec<Transaction>,
     pub events: Vec<Event>,
     pub expect: Vec<Expectation>,
+    pub matrix: Option<Matrix>,
 }
 
 impl Workload {

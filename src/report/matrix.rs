@@ -1,0 +1,152 @@
+//! The matrix report: one row per combination, and when link delay is a dimension, throughput
+//! and p99 latency against the delay, a line per other combination.
+
+use super::charts::{draw_line_chart, LineChart, Series, PALETTE};
+use super::load::load_result;
+use crate::units::format_duration;
+use crate::workload::Variant;
+use anyhow::Result;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Write `matrix.md` (and `charts/matrix_tps.png`, `charts/matrix_p99.png`) into `out`.
+pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -> Result<()> {
+    let runs = dirs
+        .iter()
+        .map(|d| load_result(d))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    let txs = first.tx_names();
+    let standbys: Vec<String> = first.summary["standbys"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut md = format!(
+        "# {}: matrix\n\n",
+        first.summary["workload"].as_str().unwrap_or("run")
+    );
+    let _ = writeln!(md, "One run per combination; each run's own report is in its directory. `compare.md` beside this file lines them up with the noise judgement.\n");
+    let mut header = vec![
+        "run".to_string(),
+        "synchronous_commit".into(),
+        "sync".into(),
+        "link delay (one way)".into(),
+        "tx/s".into(),
+    ];
+    for t in &txs {
+        header.push(format!("{t} p50 ms"));
+        header.push(format!("{t} p99 ms"));
+    }
+    for s in &standbys {
+        header.push(format!("{s} lag p99 ms"));
+    }
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    let f = |v: &serde_json::Value, scale: f64| {
+        v.as_f64()
+            .map(|x| format!("{:.2}", x * scale))
+            .unwrap_or_else(|| "-".into())
+    };
+    for (r, v) in runs.iter().zip(variants) {
+        let s = &r.summary;
+        let mut row = vec![
+            format!("[{}]({})", v.name(), link_to(out, &r.dir)),
+            v.synchronous_commit.clone().unwrap_or_else(|| {
+                s["server"]["synchronous_commit"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string()
+            }),
+            v.sync
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| s["cluster"]["sync"].as_str().unwrap_or("-").to_string()),
+            v.link_delay
+                .map(format_duration)
+                .unwrap_or_else(|| "-".into()),
+            f(&s["total"]["tps"], 1.0),
+        ];
+        for t in &txs {
+            row.push(f(&s["transactions"][t]["latency_ms"]["p50"], 1.0));
+            row.push(f(&s["transactions"][t]["latency_ms"]["p99"], 1.0));
+        }
+        for sb in &standbys {
+            row.push(f(&s["standbys"][sb]["lag_seconds"]["p99"], 1000.0));
+        }
+        let _ = writeln!(md, "| {} |", row.join(" | "));
+    }
+    let by_delay = variants.iter().any(|v| v.link_delay.is_some());
+    if by_delay && !txs.is_empty() {
+        let charts = out.join("charts");
+        std::fs::create_dir_all(&charts)?;
+        // A line per combination of everything but the delay.
+        let mut lines: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+        for (r, v) in runs.iter().zip(variants) {
+            let key = Variant {
+                link_delay: None,
+                ..v.clone()
+            }
+            .name();
+            let key = if key.is_empty() {
+                "run".to_string()
+            } else {
+                key
+            };
+            let x = v
+                .link_delay
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0);
+            let tps = r.summary["total"]["tps"].as_f64();
+            let p99 = r.summary["transactions"][&txs[0]]["latency_ms"]["p99"].as_f64();
+            let entry = match lines.iter_mut().find(|l| l.0 == key) {
+                Some(e) => e,
+                None => {
+                    lines.push((key, vec![], vec![]));
+                    lines.last_mut().unwrap()
+                }
+            };
+            if let Some(t) = tps {
+                entry.1.push((x, t));
+            }
+            if let Some(p) = p99 {
+                entry.2.push((x, p));
+            }
+        }
+        let series = |pick: fn(&(String, Vec<(f64, f64)>, Vec<(f64, f64)>)) -> &Vec<(f64, f64)>| -> Vec<Series> {
+            lines.iter().enumerate().map(|(i, l)| Series { name: l.0.clone(), points: pick(l).clone(), color: PALETTE[i % PALETTE.len()], dashed: false }).collect()
+        };
+        draw_line_chart(
+            &charts.join("matrix_tps.png"),
+            &LineChart {
+                title: "Throughput against link delay".into(),
+                x_label: "one-way link delay (ms)",
+                y_label: "transactions per second".into(),
+                series: series(|l| &l.1),
+                events: &[],
+            },
+        )?;
+        draw_line_chart(
+            &charts.join("matrix_p99.png"),
+            &LineChart {
+                title: format!("{} p99 latency against link delay", txs[0]),
+                x_label: "one-way link delay (ms)",
+                y_label: "p99 latency (ms)".into(),
+                series: series(|l| &l.2),
+                events: &[],
+            },
+        )?;
+        md.push_str("\n## Against link delay\n\n![throughput](charts/matrix_tps.png)\n\n![p99 latency](charts/matrix_p99.png)\n");
+    }
+    super::write_atomic(&out.join("matrix.md"), md.as_bytes())
+}
+
+/// A link from `out`'s report to a run's report.md: relative when they are siblings.
+fn link_to(out: &Path, run: &Path) -> String {
+    match (out.parent(), run.parent(), run.file_name()) {
+        (Some(a), Some(b), Some(leaf)) if a == b => {
+            format!("../{}/report.md", leaf.to_string_lossy())
+        }
+        _ => run.join("report.md").display().to_string(),
+    }
+}
