@@ -182,7 +182,7 @@ impl Recorder {
             *t.by_sqlstate.entry(code).or_default() += 1;
         }
         if let Some(lag) = s.schedule_lag_us {
-            self.run.schedule_lag[s.group as usize].saturating_record(lag.max(1));
+            self.run.schedule_lag[s.group as usize].saturating_record(lag);
         }
     }
 
@@ -236,20 +236,19 @@ impl Recorder {
                 continue;
             }
             if let Some(b) = sb.lag_bytes {
-                st.lag_bytes.saturating_record(b.max(1));
+                st.lag_bytes.saturating_record(b);
             }
             if let Some(b) = sb.receive_lag_bytes {
-                st.receive_lag_bytes.saturating_record(b.max(1));
+                st.receive_lag_bytes.saturating_record(b);
             }
             if let Some(l) = sb.lag_s {
                 if l == 0.0 {
                     st.zero_lag_samples += 1;
                 }
-                st.lag_us.saturating_record(((l * 1e6) as u64).max(1));
+                st.lag_us.saturating_record((l * 1e6) as u64);
             }
             if let Some(l) = sb.pg_replay_lag_s {
-                st.pg_replay_lag_us
-                    .saturating_record(((l * 1e6) as u64).max(1));
+                st.pg_replay_lag_us.saturating_record((l * 1e6) as u64);
             }
             if let Some(r) = sb.slot_retained_bytes {
                 st.slot_retained_max = Some(st.slot_retained_max.map_or(r, |m| m.max(r)));
