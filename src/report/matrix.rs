@@ -9,6 +9,13 @@ use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// One line of the matrix charts: a combination of everything but the delay.
+struct Line {
+    name: String,
+    tps: Vec<(f64, f64)>,
+    p99: Vec<(f64, f64)>,
+}
+
 /// Write `matrix.md` (and `charts/matrix_tps.png`, `charts/matrix_p99.png`) into `out`.
 pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -> Result<()> {
     let runs = dirs
@@ -81,7 +88,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         let charts = out.join("charts");
         std::fs::create_dir_all(&charts)?;
         // A line per combination of everything but the delay.
-        let mut lines: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = Vec::new();
+        let mut lines: Vec<Line> = Vec::new();
         for (r, v) in runs.iter().zip(variants) {
             let key = Variant {
                 link_delay: None,
@@ -99,22 +106,35 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 .unwrap_or(0.0);
             let tps = r.summary["total"]["tps"].as_f64();
             let p99 = r.summary["transactions"][&txs[0]]["latency_ms"]["p99"].as_f64();
-            let entry = match lines.iter_mut().find(|l| l.0 == key) {
-                Some(e) => e,
+            let entry = match lines.iter().position(|l| l.name == key) {
+                Some(i) => &mut lines[i],
                 None => {
-                    lines.push((key, vec![], vec![]));
-                    lines.last_mut().unwrap()
+                    lines.push(Line {
+                        name: key,
+                        tps: vec![],
+                        p99: vec![],
+                    });
+                    lines.last_mut().expect("just pushed")
                 }
             };
             if let Some(t) = tps {
-                entry.1.push((x, t));
+                entry.tps.push((x, t));
             }
             if let Some(p) = p99 {
-                entry.2.push((x, p));
+                entry.p99.push((x, p));
             }
         }
-        let series = |pick: fn(&(String, Vec<(f64, f64)>, Vec<(f64, f64)>)) -> &Vec<(f64, f64)>| -> Vec<Series> {
-            lines.iter().enumerate().map(|(i, l)| Series { name: l.0.clone(), points: pick(l).clone(), color: PALETTE[i % PALETTE.len()], dashed: false }).collect()
+        let series = |pick: fn(&Line) -> &Vec<(f64, f64)>| -> Vec<Series> {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Series {
+                    name: l.name.clone(),
+                    points: pick(l).clone(),
+                    color: PALETTE[i % PALETTE.len()],
+                    dashed: false,
+                })
+                .collect()
         };
         draw_line_chart(
             &charts.join("matrix_tps.png"),
@@ -122,7 +142,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 title: "Throughput against link delay".into(),
                 x_label: "one-way link delay (ms)",
                 y_label: "transactions per second".into(),
-                series: series(|l| &l.1),
+                series: series(|l| &l.tps),
                 events: &[],
             },
         )?;
@@ -132,7 +152,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 title: format!("{} p99 latency against link delay", txs[0]),
                 x_label: "one-way link delay (ms)",
                 y_label: "p99 latency (ms)".into(),
-                series: series(|l| &l.2),
+                series: series(|l| &l.p99),
                 events: &[],
             },
         )?;
