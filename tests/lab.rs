@@ -384,3 +384,48 @@ async fn down_leaves_no_process_and_destroy_removes_the_directory() {
     assert!(!lab.dir.exists());
     assert!(processes_mentioning(&lab.dir).is_empty());
 }
+
+/// As a normal user the servers run as that user: here the tests run as root, so run the tool
+/// itself as `postgres` (a copy of the binary in a directory that user owns).
+#[tokio::test(flavor = "multi_thread")]
+async fn works_as_a_normal_user_too() {
+    if !nix::unistd::Uid::effective().is_root() {
+        // Not root: every other test in this file already runs the lab as a normal user.
+        let lab = TestLab::up(&["--standbys", "1"]);
+        assert_eq!(streaming(&lab.connect("primary").await).await.len(), 1);
+        return;
+    }
+    let user = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .expect("a postgres OS user");
+    let tmp = temp_dir();
+    nix::unistd::chown(tmp.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let bin = tmp.path().join("pgbench-repl");
+    std::fs::copy(BIN, &bin).unwrap();
+    let dir = tmp.path().join("lab");
+    let port = free_port_block().to_string();
+    let as_user = |args: &[&str]| {
+        std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(&bin)
+            .args(args)
+            .args(["--dir", dir.to_str().unwrap()])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = as_user(&["cluster", "up", "--standbys", "1", "--port", &port]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value =
+        serde_json::from_slice(&as_user(&["cluster", "status", "--json"]).stdout).unwrap();
+    assert_eq!(status["nodes"][1]["state"], "streaming", "{status}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    assert!(
+        state["os_user"].is_null(),
+        "a normal user runs the servers itself"
+    );
+    let out = as_user(&["cluster", "destroy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(processes_mentioning(&dir).is_empty());
+}

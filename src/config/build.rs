@@ -37,12 +37,22 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         return Err(src.error_at(s.span(), "run.duration", "must be longer than 0"));
     }
     let warmup = dur(&file.run.warmup, "run.warmup")?.unwrap_or(Duration::ZERO);
-    let sample_every =
-        dur(&file.run.sample_every, "run.sample_every")?.unwrap_or(Duration::from_millis(100));
-    if sample_every < Duration::from_millis(10) {
-        let s = file.run.sample_every.as_ref().unwrap();
-        return Err(src.error_at(s.span(), "run.sample_every", "must be 10ms or more"));
-    }
+    // "off" turns the replication sampler off (to measure what it costs).
+    let sample_every = match &file.run.sample_every {
+        Some(s) if s.get_ref() == "off" => None,
+        other => {
+            let every = dur(other, "run.sample_every")?.unwrap_or(Duration::from_millis(100));
+            if every < Duration::from_millis(10) {
+                let s = other.as_ref().expect("only a given value can be short");
+                return Err(src.error_at(
+                    s.span(),
+                    "run.sample_every",
+                    "must be 10ms or more (or \"off\")",
+                ));
+            }
+            Some(every)
+        }
+    };
     let synchronous_commit = match &file.run.synchronous_commit {
         Some(s) if !SYNC_COMMIT.contains(&s.get_ref().as_str()) => {
             return Err(src.error_at(

@@ -116,13 +116,15 @@ impl Load {
             }
         }
         let records = shared.records.clone();
-        let probe = tokio::spawn(crate::sampler::run_sampler(
-            endpoints.clone(),
-            plan.sample_every,
-            origin,
-            records.clone(),
-            stop_rx.clone(),
-        ));
+        let sampler = plan.sample_every.map(|every| {
+            tokio::spawn(crate::sampler::run_sampler(
+                endpoints.clone(),
+                every,
+                origin,
+                records.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let timeline = tokio::spawn(events::run_timeline(
             plan.events.clone(),
             lab,
@@ -168,7 +170,9 @@ impl Load {
         {
             clients.abort_all();
         }
-        let _ = probe.await;
+        if let Some(s) = sampler {
+            let _ = s.await;
+        }
         if tokio::time::timeout(Duration::from_secs(60), timeline)
             .await
             .is_err()

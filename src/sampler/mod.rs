@@ -68,6 +68,16 @@ const PRIMARY_QUERY_PRE14: &str = "SELECT json_build_object(\
    'retained', (pg_current_wal_lsn() - restart_lsn)::int8, 'wal_status', wal_status, 'safe', safe_wal_size))\
    FROM pg_replication_slots WHERE slot_type = 'physical'))::text";
 
+/// Between full samples (at most every 100 ms) only what lag needs: slots and pg_stat_wal
+/// change slowly and cost the primary more to read.
+const PRIMARY_QUERY_LIGHT: &str = "SELECT json_build_object(\
+ 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
+ 'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
+   'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
+   'replay_lag', extract(epoch FROM replay_lag))) FROM pg_stat_replication))::text";
+
+const FULL_EVERY: Duration = Duration::from_millis(100);
+
 const STANDBY_QUERY: &str =
     "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text";
 
@@ -76,7 +86,9 @@ struct PrimaryRow {
     insert: String,
     current: String,
     repl: Option<Vec<ReplRow>>,
+    #[serde(default)]
     slots: Option<Vec<SlotRow>>,
+    #[serde(default)]
     wal: Option<WalRow>,
 }
 
@@ -90,7 +102,13 @@ struct ReplRow {
     replay_lag: Option<f64>,
 }
 
-#[derive(Deserialize)]
+/// Slots and pg_stat_wal from the last full sample.
+struct SlowParts {
+    slots: Option<Vec<SlotRow>>,
+    wal: Option<WalRow>,
+}
+
+#[derive(Deserialize, Clone)]
 struct SlotRow {
     slot: String,
     retained: Option<i64>,
@@ -98,7 +116,7 @@ struct SlotRow {
     safe: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct WalRow {
     records: Option<i64>,
     fpi: Option<i64>,
@@ -156,6 +174,8 @@ pub async fn run_sampler(
     let mut timeline = LsnTimeline::default();
     let mut last_replay: Vec<Option<u64>> = vec![None; nodes.len() - 1];
     let mut primary_sql = PRIMARY_QUERY;
+    let mut last_full: Option<Instant> = None;
+    let mut slow: Option<SlowParts> = None;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
@@ -170,15 +190,24 @@ pub async fn run_sampler(
             .split_first_mut()
             .expect("the primary is always there");
         let standby_futs = rest.iter_mut().map(|n| n.query_text(STANDBY_QUERY));
+        let full = last_full.is_none_or(|t: Instant| t.elapsed() + every / 2 >= FULL_EVERY);
+        let sql = if full {
+            primary_sql
+        } else {
+            PRIMARY_QUERY_LIGHT
+        };
         let (p, standbys) = tokio::join!(
-            primary.query_text(primary_sql),
+            primary.query_text(sql),
             futures_util::future::join_all(standby_futs)
         );
-        if p.is_none() && primary_sql == PRIMARY_QUERY && primary.conn.is_some() {
+        if p.is_none() && primary_sql == PRIMARY_QUERY && full && primary.conn.is_some() {
             primary_sql = PRIMARY_QUERY_PRE14; // pg_stat_wal is missing before 14
         }
+        if full && p.is_some() {
+            last_full = Some(Instant::now());
+        }
         let names: Vec<String> = rest.iter().map(|n| n.endpoint.name.clone()).collect();
-        let sample = build_sample(p, standbys, &names, &mut timeline, origin);
+        let sample = build_sample(p, standbys, &names, &mut timeline, origin, &mut slow);
         // Keep the history every standby may still need, down ones included.
         for (last, s) in last_replay.iter_mut().zip(&sample.standbys) {
             if s.replay_lsn.is_some() {
@@ -204,12 +233,26 @@ fn build_sample(
     names: &[String],
     timeline: &mut LsnTimeline,
     origin: Instant,
+    slow: &mut Option<SlowParts>,
 ) -> ReplSample {
     let secs = |at: Instant| at.saturating_duration_since(origin).as_secs_f64();
-    let parsed: Option<(Instant, PrimaryRow)> = primary.and_then(|(at, cols)| {
+    let mut parsed: Option<(Instant, PrimaryRow)> = primary.and_then(|(at, cols)| {
         let json = cols.into_iter().next().flatten()?;
         Some((at, serde_json::from_str(&json).ok()?))
     });
+    // A light sample carries the slow parts of the last full one forward.
+    if let Some((_, row)) = parsed.as_mut() {
+        if row.slots.is_some() || row.wal.is_some() {
+            *slow = Some(SlowParts {
+                slots: row.slots.take(),
+                wal: row.wal.take(),
+            });
+        }
+        if let Some(sp) = slow.as_ref() {
+            row.slots = sp.slots.clone();
+            row.wal = sp.wal.clone();
+        }
+    }
     let mut sample = ReplSample {
         at: Instant::now(),
         primary_up: parsed.is_some(),

@@ -194,7 +194,8 @@ pub struct Workload {
     pub description: Option<String>,
     pub duration: Option<Duration>,
     pub warmup: Duration,
-    pub sample_every: Duration,
+    /// None: no replication sampler (`sample_every = "off"`).
+    pub sample_every: Option<Duration>,
     pub seed: u64,
     pub synchronous_commit: Option<String>,
     pub setup_sql: Option<String>,
