@@ -6,6 +6,7 @@ use super::messages::{Counter, Record, TxSample};
 use super::pacer::{Quota, Schedule};
 use super::router::Router;
 use super::txn::{run_copy, run_sql, TxResult, Vars};
+use crate::workload::value::Value;
 use crate::workload::{Body, Group, Target, Workload};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -210,8 +211,8 @@ impl Client {
                             .map(|(_, g)| g.sample(&mut self.rng))
                             .collect(),
                         captured: Vec::new(),
-                        client_id: i64::from(self.id),
-                        client_writes: self.writes,
+                        client_id: Value::Int(i64::from(self.id)),
+                        client_writes: Value::Int(self.writes),
                     };
                     let want_lsn = ryw && tx.is_write();
                     run_sql(conn, tx_idx as u16, tx, statements, &mut vars, want_lsn).await

@@ -39,22 +39,25 @@ pub struct Vars<'a> {
     pub params: &'a [(String, Generator)],
     pub values: Vec<Value>,
     pub captured: Vec<(String, Value)>,
-    pub client_id: i64,
-    pub client_writes: i64,
+    pub client_id: Value,
+    pub client_writes: Value,
 }
 
+const NULL: Value = Value::Null;
+
 impl Vars<'_> {
-    fn get(&self, name: &str) -> Value {
+    /// The value bound to `$name` (borrowed: binding copies nothing).
+    fn get(&self, name: &str) -> &Value {
         if let Some((_, v)) = self.captured.iter().rev().find(|(n, _)| n == name) {
-            return v.clone();
+            return v;
         }
         if let Some(i) = self.params.iter().position(|(n, _)| n == name) {
-            return self.values[i].clone();
+            return &self.values[i];
         }
         match name {
-            "client_id" => Value::Int(self.client_id),
-            "client_writes" => Value::Int(self.client_writes),
-            _ => Value::Null,
+            "client_id" => &self.client_id,
+            "client_writes" => &self.client_writes,
+            _ => &NULL,
         }
     }
 }
@@ -82,9 +85,13 @@ pub async fn run_sql(
             Ok(p) => p,
             Err(e) => return abort(conn, multi, classify(&e, false)).await,
         };
-        let values: Vec<Value> = stmt.params.iter().map(|p| vars.get(p)).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = stmt
+            .params
+            .iter()
+            .map(|p| vars.get(p) as &(dyn ToSql + Sync))
+            .collect();
+        // Only a statement with later statements after it needs its row kept as parameters.
+        let capture = i + 1 < statements.len();
         if prepared.columns().is_empty() {
             match conn.client.execute(&prepared, &refs).await {
                 Ok(n) => rows += n,
@@ -94,7 +101,7 @@ pub async fn run_sql(
             match conn.client.query(&prepared, &refs).await {
                 Ok(result) => {
                     rows += result.len() as u64;
-                    if let Some(first) = result.first() {
+                    if let Some(first) = result.first().filter(|_| capture) {
                         for (c, col) in first.columns().iter().enumerate() {
                             let v: Value = first.try_get(c).unwrap_or(Value::Null);
                             vars.captured.push((col.name().to_string(), v));

@@ -49,7 +49,7 @@ pub struct ReplSample {
     pub timeline_changed: bool,
 }
 
-const PRIMARY_QUERY: &str = "SELECT json_build_object(\
+const PRIMARY_QUERY: &str = "SELECT json_build_object('full', true,\
  'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
  'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
    'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
@@ -59,7 +59,7 @@ const PRIMARY_QUERY: &str = "SELECT json_build_object(\
    FROM pg_replication_slots WHERE slot_type = 'physical'),\
  'wal', (SELECT json_build_object('records', wal_records, 'fpi', wal_fpi) FROM pg_stat_wal))::text";
 
-const PRIMARY_QUERY_PRE14: &str = "SELECT json_build_object(\
+const PRIMARY_QUERY_PRE14: &str = "SELECT json_build_object('full', true,\
  'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
  'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
    'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
@@ -68,13 +68,11 @@ const PRIMARY_QUERY_PRE14: &str = "SELECT json_build_object(\
    'retained', (pg_current_wal_lsn() - restart_lsn)::int8, 'wal_status', wal_status, 'safe', safe_wal_size))\
    FROM pg_replication_slots WHERE slot_type = 'physical'))::text";
 
-/// Between full samples (at most every 100 ms) only what lag needs: slots and pg_stat_wal
-/// change slowly and cost the primary more to read.
+/// Between full samples (at most every 100 ms) only the WAL positions: pg_stat_replication,
+/// slots and pg_stat_wal change slowly and cost the primary more to read, so a light sample
+/// carries the last full sample's values forward.
 const PRIMARY_QUERY_LIGHT: &str = "SELECT json_build_object(\
- 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
- 'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
-   'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
-   'replay_lag', extract(epoch FROM replay_lag))) FROM pg_stat_replication))::text";
+ 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text)::text";
 
 const FULL_EVERY: Duration = Duration::from_millis(100);
 
@@ -85,6 +83,10 @@ const STANDBY_QUERY: &str =
 struct PrimaryRow {
     insert: String,
     current: String,
+    /// Set by the full queries (the light one has no such key).
+    #[serde(default)]
+    full: bool,
+    #[serde(default)]
     repl: Option<Vec<ReplRow>>,
     #[serde(default)]
     slots: Option<Vec<SlotRow>>,
@@ -92,7 +94,7 @@ struct PrimaryRow {
     wal: Option<WalRow>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct ReplRow {
     app: Option<String>,
     state: Option<String>,
@@ -102,8 +104,9 @@ struct ReplRow {
     replay_lag: Option<f64>,
 }
 
-/// Slots and pg_stat_wal from the last full sample.
+/// pg_stat_replication, slots and pg_stat_wal from the last full sample.
 struct SlowParts {
+    repl: Option<Vec<ReplRow>>,
     slots: Option<Vec<SlotRow>>,
     wal: Option<WalRow>,
 }
@@ -126,33 +129,49 @@ struct WalRow {
 struct Watched {
     endpoint: Endpoint,
     conn: Option<Conn>,
+    /// The sampler's queries, prepared once per connection (no parsing on every tick).
+    prepared: Vec<(&'static str, tokio_postgres::Statement)>,
 }
 
 impl Watched {
-    async fn query_text(&mut self, sql: &str) -> Option<(Instant, Vec<Option<String>>)> {
+    async fn query_text(&mut self, sql: &'static str) -> Option<(Instant, Vec<Option<String>>)> {
         if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
+            self.prepared.clear();
             self.conn = tokio::time::timeout(Duration::from_secs(1), self.endpoint.connect(None))
                 .await
                 .ok()
                 .and_then(Result::ok);
         }
         let conn = self.conn.as_ref()?;
+        let statement = match self.prepared.iter().find(|(q, _)| *q == sql) {
+            Some((_, st)) => st.clone(),
+            None => match conn.client.prepare(sql).await {
+                Ok(st) => {
+                    self.prepared.push((sql, st.clone()));
+                    st
+                }
+                Err(_) => {
+                    self.conn = None;
+                    return None;
+                }
+            },
+        };
         let sent = Instant::now();
-        let msgs =
-            tokio::time::timeout(Duration::from_secs(2), conn.client.simple_query(sql)).await;
-        let Ok(Ok(msgs)) = msgs else {
+        let rows =
+            tokio::time::timeout(Duration::from_secs(2), conn.client.query(&statement, &[])).await;
+        let Ok(Ok(rows)) = rows else {
             self.conn = None;
             return None;
         };
         let back = Instant::now();
         let at = sent + back.duration_since(sent) / 2;
-        msgs.iter().find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some((
-                at,
-                (0..r.len()).map(|i| r.get(i).map(str::to_string)).collect(),
-            )),
-            _ => None,
-        })
+        let row = rows.first()?;
+        Some((
+            at,
+            (0..row.len())
+                .map(|i| row.get::<_, Option<String>>(i))
+                .collect(),
+        ))
     }
 }
 
@@ -169,6 +188,7 @@ pub async fn run_sampler(
         .map(|endpoint| Watched {
             endpoint,
             conn: None,
+            prepared: Vec::new(),
         })
         .collect();
     let mut timeline = LsnTimeline::default();
@@ -242,13 +262,15 @@ fn build_sample(
     });
     // A light sample carries the slow parts of the last full one forward.
     if let Some((_, row)) = parsed.as_mut() {
-        if row.slots.is_some() || row.wal.is_some() {
+        if row.full {
             *slow = Some(SlowParts {
+                repl: row.repl.take(),
                 slots: row.slots.take(),
                 wal: row.wal.take(),
             });
         }
         if let Some(sp) = slow.as_ref() {
+            row.repl = sp.repl.clone();
             row.slots = sp.slots.clone();
             row.wal = sp.wal.clone();
         }
