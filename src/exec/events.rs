@@ -106,21 +106,44 @@ fn need_lab(lab: Option<&Lab>) -> Result<&Lab> {
 }
 
 async fn perform(action: &Action, lab: Option<&Lab>) -> Result<String> {
-    let link = |req: Request| async move {
+    let link = |req: Request, said: &'static str| async move {
         need_lab(lab)?.links().send(&req).await?;
-        Ok::<String, anyhow::Error>(String::new())
+        Ok::<String, anyhow::Error>(said.to_string())
     };
     match action {
-        Action::PauseLink(n) => link(Request::Pause { node: n.clone() }).await,
-        Action::ResumeLink(n) => link(Request::Resume { node: n.clone() }).await,
-        Action::CutLink(n) => link(Request::Cut { node: n.clone() }).await,
-        Action::HealLink(n) => link(Request::Heal { node: n.clone() }).await,
+        Action::PauseLink(n) => {
+            link(
+                Request::Pause { node: n.clone() },
+                "forwarding stopped, connections kept open",
+            )
+            .await
+        }
+        Action::ResumeLink(n) => {
+            link(Request::Resume { node: n.clone() }, "forwarding again").await
+        }
+        Action::CutLink(n) => {
+            link(
+                Request::Cut { node: n.clone() },
+                "connections reset, new ones refused",
+            )
+            .await
+        }
+        Action::HealLink(n) => {
+            link(
+                Request::Heal { node: n.clone() },
+                "connections allowed again",
+            )
+            .await
+        }
         Action::SetLink { node, delay, rate } => {
-            link(Request::Set {
-                node: node.clone(),
-                delay_us: delay.map(|d| d.as_micros() as u64),
-                rate: *rate,
-            })
+            link(
+                Request::Set {
+                    node: node.clone(),
+                    delay_us: delay.map(|d| d.as_micros() as u64),
+                    rate: *rate,
+                },
+                "",
+            )
             .await?;
             Ok(format!(
                 "delay {} rate {}",
