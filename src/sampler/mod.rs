@@ -49,24 +49,27 @@ pub struct ReplSample {
     pub timeline_changed: bool,
 }
 
-const PRIMARY_QUERY: &str = "SELECT json_build_object('full', true,\
+/// The full primary query without its closing part: WAL positions, pg_stat_replication, slots.
+macro_rules! full_primary_query {
+    () => {
+        "SELECT json_build_object('full', true,\
  'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
  'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
    'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
    'replay_lag', extract(epoch FROM replay_lag))) FROM pg_stat_replication),\
  'slots', (SELECT json_agg(json_build_object('slot', slot_name,\
    'retained', (pg_current_wal_lsn() - restart_lsn)::int8, 'wal_status', wal_status, 'safe', safe_wal_size))\
-   FROM pg_replication_slots WHERE slot_type = 'physical'),\
- 'wal', (SELECT json_build_object('records', wal_records, 'fpi', wal_fpi) FROM pg_stat_wal))::text";
+   FROM pg_replication_slots WHERE slot_type = 'physical')"
+    };
+}
 
-const PRIMARY_QUERY_PRE14: &str = "SELECT json_build_object('full', true,\
- 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
- 'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
-   'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
-   'replay_lag', extract(epoch FROM replay_lag))) FROM pg_stat_replication),\
- 'slots', (SELECT json_agg(json_build_object('slot', slot_name,\
-   'retained', (pg_current_wal_lsn() - restart_lsn)::int8, 'wal_status', wal_status, 'safe', safe_wal_size))\
-   FROM pg_replication_slots WHERE slot_type = 'physical'))::text";
+const PRIMARY_QUERY: &str = concat!(
+    full_primary_query!(),
+    ", 'wal', (SELECT json_build_object('records', wal_records, 'fpi', wal_fpi) FROM pg_stat_wal))::text"
+);
+
+/// pg_stat_wal appeared in PostgreSQL 14.
+const PRIMARY_QUERY_PRE14: &str = concat!(full_primary_query!(), ")::text");
 
 /// Between full samples (at most every 100 ms) only the WAL positions: pg_stat_replication,
 /// slots and pg_stat_wal change slowly and cost the primary more to read, so a light sample
