@@ -224,7 +224,8 @@ mod tests {
             h.record(v).unwrap();
         }
         let l = latency_ms(&h);
-        assert_eq!(l["p50"], json!(2.0));
-        assert_eq!(l["max"], json!(3.0));
+        // HdrHistogram reports the highest value equivalent at 3 significant digits.
+        assert!((l["p50"].as_f64().unwrap() - 2.0).abs() <= 0.002, "{l}");
+        assert!((l["max"].as_f64().unwrap() - 3.0).abs() <= 0.003, "{l}");
     }
 }
