@@ -34,6 +34,7 @@ impl ConnSpec {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("pgbench-repl")
+            .ssl_mode(tokio_postgres::config::SslMode::Disable)
             .connect_timeout(timeout);
         if let Some(p) = &self.password {
             c.password(p);
