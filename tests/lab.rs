@@ -429,3 +429,76 @@ async fn works_as_a_normal_user_too() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(processes_mentioning(&dir).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn link_cut_partitions_and_heal_restores() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let primary = lab.connect("primary").await;
+    lab.ok(&["link", "cut", "standby1"]);
+    // The connection is reset at once and new ones are refused: standby1 stays gone.
+    let gone = eventually(Duration::from_secs(5), || async {
+        streaming(&primary).await.is_empty().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "standby1 still streams through a cut link");
+    tokio::time::sleep(Duration::from_secs(2)).await; // several reconnect attempts (every 500 ms)
+    assert!(
+        streaming(&primary).await.is_empty(),
+        "standby1 reconnected through a cut link"
+    );
+    primary
+        .batch_execute("CREATE TABLE cut (id int); INSERT INTO cut VALUES (1)")
+        .await
+        .unwrap();
+    lab.ok(&["link", "heal", "standby1"]);
+    let back = eventually(Duration::from_secs(10), || async {
+        (streaming(&primary).await.len() == 1).then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "standby1 did not come back after heal");
+    let s1 = lab.connect("standby1").await;
+    let seen = eventually(Duration::from_secs(10), || async {
+        s1.query_one("SELECT count(*) FROM cut", &[])
+            .await
+            .ok()
+            .map(|r| r.get::<_, i64>(0))
+            .filter(|n| *n == 1)
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "the write made during the partition never arrived"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn link_rate_limits_how_fast_a_standby_catches_up() {
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let primary = lab.connect("primary").await;
+    let standby = lab.connect("standby1").await;
+    primary
+        .batch_execute("CREATE TABLE bulk (pad text)")
+        .await
+        .unwrap();
+    lab.ok(&["link", "set", "standby1", "--rate", "500kB"]);
+    let start_lsn = lsn_bytes(&primary, "pg_current_wal_lsn()").await;
+    let started = Instant::now();
+    primary
+        .execute("INSERT INTO bulk SELECT md5(g::text) || md5((g + 1)::text) FROM generate_series(1, 15000) g", &[])
+        .await
+        .unwrap();
+    let target = lsn_bytes(&primary, "pg_current_wal_lsn()").await;
+    let wal = (target - start_lsn) as f64;
+    assert!(wal > 1.0e6, "only {wal} bytes of WAL");
+    let done = eventually(Duration::from_secs(60), || async {
+        (lsn_bytes(&standby, "pg_last_wal_replay_lsn()").await >= target).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "standby1 never caught up");
+    let secs = started.elapsed().as_secs_f64();
+    // At 500 kB/s the WAL cannot arrive faster than wal / 500 kB (a little burst allowed).
+    assert!(
+        secs >= 0.8 * wal / 500e3,
+        "{wal} bytes arrived in {secs:.2} s over a 500 kB/s link"
+    );
+}
