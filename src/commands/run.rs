@@ -6,14 +6,13 @@ use crate::cluster::{self, Lab, UpOptions};
 use crate::config::{describe, load_workload};
 use crate::error::{usage, ExpectFailed, Interrupted};
 use crate::exec::{self, preflight, Endpoint};
-use crate::link::protocol::Request;
 use crate::record::{Progress, RecordedRun, Recorder, Writers};
 use crate::report::summary::{self, GroupMeta, RunMeta};
 use crate::report::{
     make_result_dir, write_atomic, EventsWriter, HlogWriter, IntervalsWriter, LagWriter,
 };
 use crate::units::format_duration;
-use crate::workload::{Action, Matrix, Variant, Workload};
+use crate::workload::{Action, Workload};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -23,17 +22,17 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Where a run's load goes.
-struct Targets {
-    endpoints: Vec<Endpoint>,
-    lab: Option<Lab>,
-    cluster_doc: Value,
+pub(super) struct Targets {
+    pub endpoints: Vec<Endpoint>,
+    pub lab: Option<Lab>,
+    pub cluster_doc: Value,
 }
 
 /// How one run ended.
-struct Outcome {
-    dir: PathBuf,
-    failures: Vec<String>,
-    interrupted: bool,
+pub(super) struct Outcome {
+    pub dir: PathBuf,
+    pub failures: Vec<String>,
+    pub interrupted: bool,
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
@@ -62,7 +61,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             o
         }
         Some(matrix) => {
-            run_matrix(
+            super::matrix::run_matrix(
                 &plan,
                 &matrix,
                 &targets,
@@ -90,113 +89,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// One run per combination, each in its own result directory, then the comparison.
-async fn run_matrix(
-    plan: &Workload,
-    matrix: &Matrix,
-    targets: &Targets,
-    source: &str,
-    out: Option<&Path>,
-    quiet: bool,
-) -> Result<Outcome> {
-    let variants = matrix.variants();
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
-    let dir_for = |leaf: &str| -> Result<PathBuf> {
-        match out {
-            Some(o) => make_result_dir(Some(&o.join(leaf)), &plan.name, None),
-            None => make_result_dir(
-                Some(
-                    &PathBuf::from("results")
-                        .join(&plan.name)
-                        .join(format!("{stamp}-{leaf}")),
-                ),
-                &plan.name,
-                None,
-            ),
-        }
-    };
-    let lab = targets.lab.as_ref();
-    let original_sync = lab.map(|l| l.state().map(|s| s.sync)).transpose()?;
-    let original_links = match lab {
-        Some(l) => l.links().status().await?,
-        None => vec![],
-    };
-    let mut dirs = Vec::new();
-    let mut failures = Vec::new();
-    let mut interrupted = false;
-    for (i, v) in variants.iter().enumerate() {
-        eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
-        apply_variant(lab, v).await?;
-        let mut p = plan.clone();
-        if v.synchronous_commit.is_some() {
-            p.synchronous_commit = v.synchronous_commit.clone();
-        }
-        let o = run_one(
-            &p,
-            targets,
-            source,
-            dir_for(&v.name())?,
-            Some(v.name()),
-            quiet,
-        )
-        .await?;
-        failures.extend(o.failures.iter().map(|f| format!("{}: {f}", v.name())));
-        dirs.push(o.dir);
-        if o.interrupted {
-            interrupted = true;
-            break;
-        }
-    }
-    if let Some(l) = lab {
-        if let Some(s) = original_sync {
-            cluster::set_sync(l, s).await?;
-        }
-        for link in original_links {
-            l.links()
-                .send(&Request::Set {
-                    node: link.node,
-                    delay_us: Some(link.settings.delay_us),
-                    rate: Some(link.settings.rate),
-                })
-                .await?;
-        }
-    }
-    let matrix_dir = dir_for("matrix")?;
-    if dirs.len() >= 2 {
-        crate::report::compare::compare_runs(&dirs, Some(&matrix_dir))?;
-    }
-    crate::report::matrix::write_matrix_report(&dirs, &variants[..dirs.len()], &matrix_dir)?;
-    println!("matrix: {}", matrix_dir.join("matrix.md").display());
-    Ok(Outcome {
-        dir: matrix_dir,
-        failures,
-        interrupted,
-    })
-}
-
-/// Set the lab up for one combination: sync mode and every standby's link delay.
-async fn apply_variant(lab: Option<&Lab>, v: &Variant) -> Result<()> {
-    let Some(lab) = lab else { return Ok(()) };
-    if let Some(mode) = v.sync {
-        cluster::set_sync(lab, mode).await?;
-    }
-    if let Some(delay) = v.link_delay {
-        let state = lab.state()?;
-        for n in state.standbys() {
-            lab.links()
-                .send(&Request::Set {
-                    node: n.name.clone(),
-                    delay_us: Some(delay.as_micros() as u64),
-                    rate: None,
-                })
-                .await?;
-        }
-    }
-    Ok(())
-}
-
 /// Run the load once into `dir`: results as the run goes, then summary, charts, report.md.
-async fn run_one(
+pub(super) async fn run_one(
     plan: &Workload,
     targets: &Targets,
     source: &str,
@@ -286,7 +180,7 @@ async fn run_one(
         g.backlog = *b;
     }
     let mut doc = summary::build(&meta, &recorded, end.interrupted);
-    let failures = evaluate_expect(&plan, &mut doc);
+    let failures = crate::report::expect::evaluate(&plan.expect, &mut doc);
     write_atomic(&summary_path, &serde_json::to_vec_pretty(&doc)?)?;
     if let Err(e) = crate::report::render_report(&dir) {
         eprintln!("warning: the charts and report.md could not be drawn: {e:#}");
@@ -381,33 +275,6 @@ fn check_event_targets(plan: &Workload, lab: Option<&Lab>) -> Result<()> {
             .map_err(|e| usage(format!("event[{i}].target: {e}")))?;
     }
     Ok(())
-}
-
-/// Check `[expect]` against the summary; record each verdict in it; return the failures.
-fn evaluate_expect(plan: &Workload, doc: &mut Value) -> Vec<String> {
-    let mut verdicts = Vec::new();
-    let mut failures = Vec::new();
-    for e in &plan.expect {
-        let actual = summary::lookup(doc, &e.path).and_then(Value::as_f64);
-        let passed = actual.is_some_and(|a| match e.op.as_str() {
-            "<" => a < e.value,
-            "<=" => a <= e.value,
-            ">" => a > e.value,
-            ">=" => a >= e.value,
-            "==" => a == e.value,
-            _ => a != e.value,
-        });
-        if !passed {
-            let got = actual
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "no such number in summary.json".into());
-            failures.push(format!("{} {} (got {got})", e.path, e.text));
-        }
-        verdicts
-            .push(json!({"path": e.path, "condition": e.text, "actual": actual, "passed": passed}));
-    }
-    doc["expect"] = Value::from(verdicts);
-    failures
 }
 
 /// A short table on stdout.

@@ -2,8 +2,11 @@
 
 mod build;
 mod connstr;
+mod drills;
 pub mod file;
+mod groups;
 pub mod source;
+mod transactions;
 
 pub use build::build;
 pub use connstr::{describe, parse_conninfo};

@@ -264,25 +264,12 @@ impl Recorder {
         self.run.events += 1;
         let t = e.at.saturating_duration_since(self.origin).as_secs_f64();
         if !matches!(e.kind.as_str(), "node_down" | "node_up") || self.run.events < 1000 {
-            eprintln!(
-                "{}info: {:>7.2}s {} {} {}",
-                if self.progress_is_live() {
-                    "\r\x1b[2K"
-                } else {
-                    ""
-                },
-                t,
-                e.kind,
-                e.node,
-                e.detail
-            );
+            self.progress.note(&format!(
+                "info: {t:>7.2}s {} {} {}",
+                e.kind, e.node, e.detail
+            ));
         }
         self.writers.events.write(t, &e.kind, &e.node, &e.detail)
-    }
-
-    fn progress_is_live(&self) -> bool {
-        use std::io::IsTerminal;
-        std::io::stderr().is_terminal()
     }
 
     /// Close the current one-second interval: a row of intervals.csv, histograms in the hlog.

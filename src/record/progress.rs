@@ -79,6 +79,16 @@ impl Progress {
         let _ = err.flush();
     }
 
+    /// An info line between progress updates (it clears the live line first).
+    pub fn note(&self, line: &str) {
+        let clear = if self.tty && !self.quiet {
+            "\r\x1b[2K"
+        } else {
+            ""
+        };
+        eprintln!("{clear}{line}");
+    }
+
     pub fn finish(&mut self) {
         if self.tty && !self.quiet {
             eprintln!();

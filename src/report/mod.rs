@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod expect;
 mod files;
 pub mod load;
 pub mod matrix;

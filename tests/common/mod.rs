@@ -119,11 +119,14 @@ impl TestLab {
             .to_string()
     }
 
+    /// The lab's state.json.
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
+            .unwrap()
+    }
+
     pub fn node_port(&self, node: &str) -> u16 {
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
-                .unwrap();
-        state["nodes"]
+        self.state()["nodes"]
             .as_array()
             .unwrap()
             .iter()
@@ -270,10 +273,7 @@ impl TestLab {
     }
 
     pub fn standby_names(&self) -> Vec<String> {
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(self.dir.join("state.json")).unwrap())
-                .unwrap();
-        state["nodes"]
+        self.state()["nodes"]
             .as_array()
             .unwrap()
             .iter()

@@ -1,0 +1,167 @@
+//! Checking `[[event]]`, `[expect]` and `[matrix]`.
+
+use super::build::SYNC_COMMIT;
+use super::file::EventDef;
+use super::source::{nearest, Source};
+use crate::cluster::SyncMode;
+use crate::units::{parse_duration, parse_rate};
+use crate::workload::*;
+use anyhow::Result;
+use toml::Spanned;
+
+pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result<Matrix> {
+    let def = m.get_ref();
+    for level in &def.synchronous_commit {
+        if !SYNC_COMMIT.contains(&level.as_str()) {
+            return Err(src.error_at(
+                m.span(),
+                "matrix.synchronous_commit",
+                format!(
+                    "'{level}' is not a level: expected one of {}",
+                    SYNC_COMMIT.join(", ")
+                ),
+            ));
+        }
+    }
+    let sync = def
+        .sync
+        .iter()
+        .map(|s| SyncMode::parse(s).map_err(|e| src.error_at(m.span(), "matrix.sync", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let link_delay = def
+        .link_delay
+        .iter()
+        .map(|d| parse_duration(d).map_err(|e| src.error_at(m.span(), "matrix.link_delay", e)))
+        .collect::<Result<Vec<_>>>()?;
+    if def.synchronous_commit.is_empty() && sync.is_empty() && link_delay.is_empty() {
+        return Err(src.error_at(
+            m.span(),
+            "matrix",
+            "empty: give synchronous_commit, sync and/or link_delay lists",
+        ));
+    }
+    Ok(Matrix {
+        synchronous_commit: def.synchronous_commit.clone(),
+        sync,
+        link_delay,
+    })
+}
+
+pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
+    let key = |k: &str| format!("event[{i}].{k}");
+    let at =
+        parse_duration(e.at.get_ref()).map_err(|m| src.error_at(e.at.span(), &key("at"), m))?;
+    let for_ = e
+        .for_
+        .as_ref()
+        .map(|f| parse_duration(f.get_ref()).map_err(|m| src.error_at(f.span(), &key("for"), m)))
+        .transpose()?;
+    let target = || -> Result<String> {
+        e.target
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("target"),
+                    format!("'{}' needs a target node", e.action.get_ref()),
+                )
+            })
+    };
+    let action = match e.action.get_ref().as_str() {
+        "pause_link" => Action::PauseLink(target()?),
+        "resume_link" => Action::ResumeLink(target()?),
+        "cut_link" => Action::CutLink(target()?),
+        "heal_link" => Action::HealLink(target()?),
+        "set_link" => Action::SetLink {
+            node: target()?,
+            delay: e
+                .delay
+                .as_ref()
+                .map(|d| {
+                    parse_duration(d.get_ref())
+                        .map_err(|m| src.error_at(d.span(), &key("delay"), m))
+                })
+                .transpose()?,
+            rate: e
+                .rate
+                .as_ref()
+                .map(|r| {
+                    parse_rate(r.get_ref()).map_err(|m| src.error_at(r.span(), &key("rate"), m))
+                })
+                .transpose()?,
+        },
+        "kill" => Action::Kill(target()?),
+        "start" => Action::Start(target()?),
+        "promote" => Action::Promote(e.target.as_ref().map(|t| t.get_ref().clone())),
+        "rejoin" => Action::Rejoin(target()?),
+        "set_sync" => {
+            let s = e.sync.as_ref().ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("sync"),
+                    "set_sync needs sync = \"async\" | \"first:N\" | \"any:N\"",
+                )
+            })?;
+            Action::SetSync(
+                SyncMode::parse(s.get_ref())
+                    .map_err(|m| src.error_at(s.span(), &key("sync"), m))?,
+            )
+        }
+        "exec" => Action::Exec {
+            command: e
+                .command
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+                .ok_or_else(|| {
+                    src.error_at(
+                        e.action.span(),
+                        &key("command"),
+                        "exec needs command = \"...\"",
+                    )
+                })?,
+            undo: e.undo.as_ref().map(|u| u.get_ref().clone()),
+        },
+        other => {
+            let hint = nearest(other, ACTIONS.iter().copied())
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            return Err(src.error_at(
+                e.action.span(),
+                &key("action"),
+                format!(
+                    "unknown action '{other}'{hint}: expected one of {}",
+                    ACTIONS.join(", ")
+                ),
+            ));
+        }
+    };
+    Ok(Event { at, action, for_ })
+}
+
+pub fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Result<Expectation> {
+    let text = cond.get_ref().trim();
+    let op = ["<=", ">=", "==", "!=", "<", ">"]
+        .into_iter()
+        .find(|op| text.starts_with(op))
+        .ok_or_else(|| {
+            src.error_at(
+                cond.span(),
+                &format!("expect.\"{path}\""),
+                "expected a comparison such as \"< 1.0\" or \"== 0\"",
+            )
+        })?;
+    let value: f64 = text[op.len()..].trim().parse().map_err(|_| {
+        src.error_at(
+            cond.span(),
+            &format!("expect.\"{path}\""),
+            format!("'{}' is not a number", text[op.len()..].trim()),
+        )
+    })?;
+    Ok(Expectation {
+        path: path.to_string(),
+        op: op.to_string(),
+        value,
+        text: text.to_string(),
+    })
+}
