@@ -5,6 +5,10 @@ mod common;
 
 use common::*;
 
+/// These tests measure milliseconds of lag: run them one at a time, so that the other tests'
+/// labs and loads do not compete with them for the machine's two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// lag.csv as (t_s, node, column -> value) rows.
 fn lag_rows(
     dir: &std::path::Path,
@@ -55,6 +59,7 @@ sql = "INSERT INTO steady (pad) VALUES ($pad)"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn time_lag_follows_the_one_way_delay_and_postgres_shows_the_round_trip() {
+    let _serial = SERIAL.lock().await;
     let lab = TestLab::up(&["--standbys", "1"]);
     let w = workload_file(lab.tmp.path(), "steady", &steady_writes("4s", 400));
     // No delay: a few milliseconds.
@@ -96,6 +101,7 @@ async fn time_lag_follows_the_one_way_delay_and_postgres_shows_the_round_trip() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paused_link_shows_time_lag_growing_and_byte_lag_equal_to_the_wal_written() {
+    let _serial = SERIAL.lock().await;
     let lab = TestLab::up(&["--standbys", "1"]);
     let mut text = steady_writes("6s", 300);
     text.push_str(
@@ -133,6 +139,7 @@ async fn a_paused_link_shows_time_lag_growing_and_byte_lag_equal_to_the_wal_writ
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_primary_shows_zero_time_lag() {
+    let _serial = SERIAL.lock().await;
     let lab = TestLab::up(&[]);
     let w = workload_file(
         lab.tmp.path(),
@@ -184,6 +191,7 @@ fn png_ok(path: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_redraws_from_files_and_compare_judges_noise() {
+    let _serial = SERIAL.lock().await;
     let lab = TestLab::up(&["--standbys", "1"]);
     let w = workload_file(lab.tmp.path(), "steady", &steady_writes("4s", 200));
     let (_, a) = lab.run_ok(w.to_str().unwrap(), "a", &[]);
@@ -244,6 +252,7 @@ async fn report_redraws_from_files_and_compare_judges_noise() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn matrix_runs_each_combination_and_compares_them() {
+    let _serial = SERIAL.lock().await;
     let lab = TestLab::up(&["--standbys", "1"]);
     let mut text = steady_writes("1s", 200).replace("rate = 200\n", "");
     text.push_str("\n[matrix]\nsynchronous_commit = [\"local\", \"on\"]\nsync = [\"first:1\"]\nlink_delay = [\"0ms\", \"15ms\"]\n");
