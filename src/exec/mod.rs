@@ -36,6 +36,8 @@ pub struct LoadEnd {
 pub struct Load {
     shared: Arc<Shared>,
     clients: JoinSet<usize>,
+    /// Which group each client task belongs to (to count a crashed client too).
+    group_of: std::collections::HashMap<tokio::task::Id, usize>,
     start_tx: watch::Sender<bool>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
@@ -68,6 +70,7 @@ pub async fn connect_clients(
     });
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(1);
     let mut clients = JoinSet::new();
+    let mut group_of = std::collections::HashMap::new();
     let mut id = 0u32;
     for (gi, g) in plan.groups.iter().enumerate() {
         for _ in 0..g.clients {
@@ -78,10 +81,11 @@ pub async fn connect_clients(
                 start_rx.clone(),
                 stop_rx.clone(),
             );
-            clients.spawn(async move {
+            let handle = clients.spawn(async move {
                 client::run_client(s, gi, id, ready, start, stop).await;
                 gi
             });
+            group_of.insert(handle.id(), gi);
         }
     }
     drop(ready_tx);
@@ -90,6 +94,7 @@ pub async fn connect_clients(
     Load {
         shared,
         clients,
+        group_of,
         start_tx,
         stop_tx,
         stop_rx,
@@ -104,6 +109,7 @@ impl Load {
         let Load {
             shared,
             mut clients,
+            group_of,
             start_tx,
             stop_tx,
             stop_rx,
@@ -140,8 +146,14 @@ impl Load {
         loop {
             tokio::select! {
                 _ = async { tokio::time::sleep_until(end.unwrap()).await }, if end.is_some() => break,
-                joined = clients.join_next() => match joined {
-                    Some(Ok(gi)) => {
+                joined = clients.join_next_with_id() => match joined.map(|r| match r {
+                    Ok((_, gi)) => gi,
+                    Err(e) => {
+                        eprintln!("warning: a client stopped abnormally: {e}");
+                        group_of[&e.id()]
+                    }
+                }) {
+                    Some(gi) => {
                         remaining[gi] -= 1;
                         if remaining[gi] == 0 {
                             shared.groups[gi].quota.finish();
@@ -151,7 +163,6 @@ impl Load {
                             break;
                         }
                     }
-                    Some(Err(_)) => {}
                     None => break,
                 },
                 _ = tokio::signal::ctrl_c() => {
