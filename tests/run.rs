@@ -409,3 +409,67 @@ async fn sigint_leaves_a_complete_readable_result_directory() {
         .contains("Tag=insert_only"));
     assert!(!out_dir.join("summary.tmp").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_follow_a_promotion_during_the_run() {
+    let lab = TestLab::up(&[]);
+    let w = workload_file(
+        lab.tmp.path(),
+        "follow",
+        r#"
+name = "follow"
+[run]
+duration = "7s"
+[setup]
+sql = "CREATE TABLE IF NOT EXISTS fo (id bigint PRIMARY KEY)"
+[[load]]
+name = "w"
+clients = 2
+rate = 100
+mix = { write = 1 }
+[[transaction]]
+name = "write"
+params = { id = "seq()" }
+sql = "INSERT INTO fo (id) VALUES ($id)"
+[[event]]
+at = "1s"
+action = "kill"
+target = "primary"
+[[event]]
+at = "1.5s"
+action = "promote"
+"#,
+    );
+    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "follow", &[]);
+    let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    assert!(events.contains("writes go to standby"), "{events}");
+    // The most advanced standby was promoted; the load wrote to it after.
+    let promoted = if events.contains("writes go to standby1") {
+        "standby1"
+    } else {
+        "standby2"
+    };
+    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let (t_col, ok_col) = (0, h.iter().position(|x| x == "write.ok").unwrap());
+    let after: i64 = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| r[t_col].parse::<f64>().unwrap() >= 4.0)
+        .map(|r| r[ok_col].parse::<i64>().unwrap())
+        .sum();
+    assert!(
+        after > 150,
+        "only {after} writes committed after the promotion"
+    );
+    let new_primary = lab.connect(promoted).await;
+    let rows = count(&new_primary, "SELECT count(*) FROM fo").await;
+    assert!(
+        rows >= after,
+        "{rows} rows on {promoted}, {after} writes acknowledged after the promotion"
+    );
+    assert!(
+        rows <= s["transactions"]["write"]["ok"].as_i64().unwrap()
+            + s["transactions"]["write"]["unknown"].as_i64().unwrap()
+    );
+}

@@ -1,7 +1,7 @@
 //! One client: picks transactions from its group's mix, routes them, runs them, reconnects
 //! with backoff after a connection loss, and sends every outcome to the recorder.
 
-use super::conn::{Conn, Endpoint};
+use super::conn::Conn;
 use super::messages::{Counter, Record, TxSample};
 use super::pacer::{Quota, Schedule};
 use super::router::Router;
@@ -28,10 +28,24 @@ pub struct GroupRuntime {
 /// What every client shares.
 pub struct Shared {
     pub plan: Arc<Workload>,
-    pub endpoints: Vec<Endpoint>,
+    pub topology: Arc<super::Topology>,
     pub router: Router,
     pub records: mpsc::Sender<Record>,
     pub groups: Vec<GroupRuntime>,
+}
+
+impl Shared {
+    /// A standby was promoted: writes go to it from now on, and standby reads no longer do.
+    /// Returns false when `name` is not one of the run's standbys.
+    pub fn follow_promotion(&self, name: &str) -> bool {
+        match self.topology.promote(name) {
+            Some(node) => {
+                self.router.retire(node);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 struct Client {
@@ -44,6 +58,8 @@ struct Client {
     last_commit_lsn: Option<u64>,
     writes: i64,
     stop: watch::Receiver<bool>,
+    /// The topology generation the connections were opened for.
+    generation: u64,
 }
 
 /// Connect one client, report ready, wait for the start, then run it until the run stops or
@@ -57,7 +73,7 @@ pub async fn run_client(
     stop: watch::Receiver<bool>,
 ) {
     let seed = shared.plan.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(id);
-    let nodes = shared.endpoints.len();
+    let nodes = shared.topology.len();
     let mut c = Client {
         shared,
         group,
@@ -68,6 +84,7 @@ pub async fn run_client(
         last_commit_lsn: None,
         writes: 0,
         stop,
+        generation: 0,
     };
     c.warm_up().await;
     drop(ready);
@@ -92,6 +109,17 @@ impl Client {
         }
     }
 
+    /// After a promotion, drop every connection: the next transactions reconnect to the nodes
+    /// as they are now (writes to the new primary).
+    fn follow_topology(&mut self) {
+        let g = self.shared.topology.generation();
+        if g != self.generation {
+            self.generation = g;
+            self.conns.iter_mut().for_each(|c| *c = None);
+            self.last_commit_lsn = None;
+        }
+    }
+
     /// Open the connections this client will use (primary, and standbys if its mix reads
     /// there). Failures are left for the run to retry.
     async fn warm_up(&mut self) {
@@ -102,7 +130,7 @@ impl Client {
             .iter()
             .any(|(i, _)| plan.transactions[*i].target != Target::Primary);
         let nodes = if reads_standbys {
-            shared.endpoints.len()
+            shared.topology.len()
         } else {
             1
         };
@@ -117,6 +145,7 @@ impl Client {
         let runtime = &shared.groups[self.group];
         let total: u32 = group.mix.iter().map(|(_, w)| w).sum();
         while !self.stopped() {
+            self.follow_topology();
             let intended = match runtime.schedule.get() {
                 Some(s) => {
                     let t = s.next();
@@ -237,10 +266,15 @@ impl Client {
         if self.try_connect(node).await {
             return true;
         }
+        // Back off, but come back at once when the topology changes (a promotion: the node to
+        // reach is another one now), so reconnecting adds nothing to a failover's measured time.
         let backoff = Duration::from_millis(50) * 2u32.pow(self.failures[node].min(6));
-        let _ = self
-            .sleep_until(Instant::now() + backoff.min(Duration::from_secs(2)))
-            .await;
+        let mut changed = self.shared.topology.subscribe();
+        changed.mark_unchanged();
+        tokio::select! {
+            _ = self.sleep_until(Instant::now() + backoff.min(Duration::from_secs(2))) => {}
+            _ = changed.changed() => self.failures[node] = 0,
+        }
         false
     }
 
@@ -252,7 +286,7 @@ impl Client {
             .synchronous_commit
             .as_deref()
             .filter(|_| node == 0);
-        match shared.endpoints[node].connect(sync).await {
+        match shared.topology.endpoint(node).connect(sync).await {
             Ok(mut conn) => {
                 // Prepare what this client may run on this node now, not in its first
                 // transaction's latency. A failure here shows up again, as a measurement,

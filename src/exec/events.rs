@@ -14,6 +14,7 @@ use tokio::time::Instant;
 pub async fn run_timeline(
     events: Vec<Event>,
     lab: Option<Lab>,
+    shared: std::sync::Arc<super::Shared>,
     start: Instant,
     records: mpsc::Sender<Record>,
     mut stop: watch::Receiver<bool>,
@@ -41,8 +42,20 @@ pub async fn run_timeline(
             continue;
         }
         let began = Instant::now();
+        let (kind, mut node) = describe(&action);
         let result = perform(&action, lab.as_ref()).await;
-        let (kind, node) = describe(&action);
+        let result = match (result, &action) {
+            (Ok(detail), Action::Promote(_)) => {
+                let name = detail.trim_end_matches(" promoted").to_string();
+                node = name.clone();
+                if shared.follow_promotion(&name) {
+                    Ok(format!("{detail}; the load's writes go to {name} now"))
+                } else {
+                    Ok(detail)
+                }
+            }
+            (r, _) => r,
+        };
         let took = format_duration(began.elapsed());
         let detail = match result {
             Ok(d) => format!("{}{d} ({took})", if is_undo { "undo: " } else { "" }),

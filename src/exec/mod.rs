@@ -8,6 +8,7 @@ mod messages;
 mod pacer;
 pub mod preflight;
 mod router;
+mod topology;
 mod txn;
 
 pub use client::{GroupRuntime, Shared};
@@ -15,6 +16,7 @@ pub use conn::{Conn, Endpoint};
 pub use messages::{Counter, EventRecord, Outcome, Record, TxSample};
 pub use pacer::{Quota, Schedule};
 pub use router::Router;
+pub use topology::Topology;
 pub use txn::parse_lsn;
 
 use crate::cluster::Lab;
@@ -41,7 +43,6 @@ pub struct Load {
     start_tx: watch::Sender<bool>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
-    endpoints: Vec<Endpoint>,
 }
 
 /// Spawn every client and wait (up to 60 s) until each has opened its connections.
@@ -63,7 +64,7 @@ pub async fn connect_clients(
     let names = endpoints.iter().map(|e| e.name.clone()).collect();
     let shared = Arc::new(Shared {
         plan: plan.clone(),
-        endpoints: endpoints.clone(),
+        topology: Arc::new(Topology::new(endpoints.clone())),
         router: Router::new(names, records.clone()),
         records,
         groups,
@@ -98,7 +99,6 @@ pub async fn connect_clients(
         start_tx,
         stop_tx,
         stop_rx,
-        endpoints,
     }
 }
 
@@ -113,7 +113,6 @@ impl Load {
             start_tx,
             stop_tx,
             stop_rx,
-            endpoints,
         } = self;
         let plan = shared.plan.clone();
         for (g, rt) in plan.groups.iter().zip(&shared.groups) {
@@ -124,7 +123,7 @@ impl Load {
         let records = shared.records.clone();
         let sampler = plan.sample_every.map(|every| {
             tokio::spawn(crate::sampler::run_sampler(
-                endpoints.clone(),
+                shared.topology.clone(),
                 every,
                 origin,
                 records.clone(),
@@ -134,6 +133,7 @@ impl Load {
         let timeline = tokio::spawn(events::run_timeline(
             plan.events.clone(),
             lab,
+            shared.clone(),
             origin,
             records,
             stop_rx.clone(),

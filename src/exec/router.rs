@@ -79,8 +79,17 @@ impl Router {
         }
     }
 
+    /// `node` is no longer a standby (it was promoted): never route reads to it again.
+    pub fn retire(&self, node: usize) {
+        self.skip_until[node].store(u64::MAX, Ordering::Relaxed);
+        self.down[node].store(true, Ordering::Relaxed);
+    }
+
     /// A connection to `node` worked: if it was down, say it is back.
     pub fn mark_up(&self, node: usize) {
+        if self.skip_until[node].load(Ordering::Relaxed) == u64::MAX {
+            return; // retired
+        }
         if self.down[node].swap(false, Ordering::Relaxed) {
             self.skip_until[node].store(0, Ordering::Relaxed);
             self.event("node_up", node, "connections succeed again".into());

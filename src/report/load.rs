@@ -134,5 +134,7 @@ pub fn load_result(dir: &Path) -> Result<ResultData> {
             ));
         }
     }
+    // Events are written when they end; show them in the order they began.
+    data.events.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(data)
 }

@@ -180,13 +180,15 @@ impl Watched {
 
 /// Sample until the run stops. Never fails: a node that does not answer is recorded as down.
 pub async fn run_sampler(
-    endpoints: Vec<Endpoint>,
+    topology: std::sync::Arc<crate::exec::Topology>,
     every: Duration,
     origin: Instant,
     records: mpsc::Sender<Record>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut nodes: Vec<Watched> = endpoints
+    let mut generation = topology.generation();
+    let mut nodes: Vec<Watched> = topology
+        .endpoints()
         .into_iter()
         .map(|endpoint| Watched {
             endpoint,
@@ -208,6 +210,15 @@ pub async fn run_sampler(
         }
         if *stop.borrow() {
             break;
+        }
+        if topology.generation() != generation {
+            // A promotion: sample the new primary from now on.
+            generation = topology.generation();
+            nodes[0] = Watched {
+                endpoint: topology.endpoint(0),
+                conn: None,
+                prepared: Vec::new(),
+            };
         }
         let (primary, rest) = nodes
             .split_first_mut()
