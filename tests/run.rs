@@ -76,17 +76,14 @@ sql = "INSERT INTO pairs (id) VALUES (1)"
     assert!(s["wal"]["bytes"].as_i64().unwrap() > 0);
 
     // intervals.csv: one row a second, counts adding up to the summary.
-    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    let ok_col = headers.iter().position(|h| h == "single.ok").unwrap();
-    assert!(headers.iter().any(|h| h == "wal_bytes_per_s"));
-    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let rows = interval_column(&dir, "single.ok");
+    assert!(!interval_column(&dir, "wal_bytes_per_s").is_empty());
     assert!(
         (3..=5).contains(&rows.len()),
         "{} interval rows",
         rows.len()
     );
-    let sum: i64 = rows.iter().map(|r| r[ok_col].parse::<i64>().unwrap()).sum();
+    let sum: i64 = rows.iter().map(|r| r.1 as i64).sum();
     assert_eq!(sum, t["single"]["ok"].as_i64().unwrap());
 
     // latency.hlog decodes with HdrHistogram's own reader; its counts add up too.
@@ -354,12 +351,9 @@ target = "standby1"
     assert!(events.contains("kill,standby1"), "{events}");
     assert!(events.contains("node_down,standby1"), "{events}");
     // Reads went on (to standby2) after the kill: more reads than one second's worth before it.
-    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    let col = h.iter().position(|x| x == "read.ok").unwrap();
-    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
-    let last: i64 = rows[rows.len() - 2][col].parse().unwrap();
-    assert!(last > 0, "no reads in the last full second: {rows:?}");
+    let rows = interval_column(&dir, "read.ok");
+    let last = rows[rows.len() - 2].1;
+    assert!(last > 0.0, "no reads in the last full second: {rows:?}");
     assert!(s["transactions"]["write"]["ok"].as_i64().unwrap() > 0);
     let primary = lab.connect("primary").await;
     assert_eq!(
@@ -449,14 +443,10 @@ action = "promote"
     } else {
         "standby2"
     };
-    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    let (t_col, ok_col) = (0, h.iter().position(|x| x == "write.ok").unwrap());
-    let after: i64 = rdr
-        .records()
-        .map(|r| r.unwrap())
-        .filter(|r| r[t_col].parse::<f64>().unwrap() >= 4.0)
-        .map(|r| r[ok_col].parse::<i64>().unwrap())
+    let after: i64 = interval_column(&dir, "write.ok")
+        .into_iter()
+        .filter(|(t, _)| *t >= 4.0)
+        .map(|(_, ok)| ok as i64)
         .sum();
     assert!(
         after > 150,

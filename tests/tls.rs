@@ -75,30 +75,28 @@ sql = "INSERT INTO tls_seen (ssl) SELECT ssl FROM pg_stat_ssl WHERE pid = pg_bac
         assert!(!String::from_utf8_lossy(&out.stderr).contains(&lab.password()));
     };
     run("require");
-    let row = primary
-        .query_one(
-            "SELECT count(*) FILTER (WHERE ssl), count(*) FILTER (WHERE NOT ssl) FROM tls_seen",
-            &[],
-        )
-        .await
-        .unwrap();
-    let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
+    let (tls, plain) = seen(&primary).await;
     assert!(
         tls > 0 && plain == 0,
         "sslmode=require: {tls} over TLS, {plain} without"
     );
     primary.batch_execute("TRUNCATE tls_seen").await.unwrap();
     run("disable");
-    let row = primary
+    let (tls, plain) = seen(&primary).await;
+    assert!(
+        tls == 0 && plain > 0,
+        "sslmode=disable: {tls} over TLS, {plain} without"
+    );
+}
+
+/// Rows written over TLS and without, as the server saw the sessions.
+async fn seen(c: &tokio_postgres::Client) -> (i64, i64) {
+    let row = c
         .query_one(
             "SELECT count(*) FILTER (WHERE ssl), count(*) FILTER (WHERE NOT ssl) FROM tls_seen",
             &[],
         )
         .await
         .unwrap();
-    let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
-    assert!(
-        tls == 0 && plain > 0,
-        "sslmode=disable: {tls} over TLS, {plain} without"
-    );
+    (row.get(0), row.get(1))
 }

@@ -288,3 +288,17 @@ pub fn summary(dir: &Path) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("no summary.json in {}: {e}", dir.display()));
     serde_json::from_str(&text).expect("summary.json is not JSON")
 }
+
+/// One column of a result's intervals.csv as (t_s, value) pairs, in row order.
+pub fn interval_column(dir: &Path, column: &str) -> Vec<(f64, f64)> {
+    let mut rdr = csv::Reader::from_path(dir.join("intervals.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = headers
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("no column {column} in intervals.csv: {headers:?}"));
+    rdr.records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[0].parse().unwrap(), r[col].parse().unwrap_or(f64::NAN)))
+        .collect()
+}
