@@ -1,6 +1,6 @@
 //! The command line: one clap struct per subcommand; doc comments are the help text.
 
-use crate::cluster::SyncMode;
+use crate::pg::SyncMode;
 use crate::units::{parse_duration, parse_rate};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

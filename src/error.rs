@@ -32,28 +32,63 @@ impl fmt::Display for ExpectFailed {
 
 impl std::error::Error for ExpectFailed {}
 
-/// The run was stopped by Ctrl-C (SIGINT); its results were kept: exit code 130, as a shell
-/// reports a command ended by SIGINT.
+/// The run was stopped by SIGINT or SIGTERM; its results were kept: exit code 128 + the
+/// signal (130, 143), as a shell reports a command the signal ended.
 #[derive(Debug)]
-pub struct Interrupted(pub String);
+pub struct Interrupted {
+    pub signal: i32,
+    pub message: String,
+}
+
+impl Interrupted {
+    pub fn before_start(signal: i32) -> Interrupted {
+        Interrupted {
+            signal,
+            message: format!(
+                "interrupted by {} before the load started: nothing was measured",
+                signal_name(signal)
+            ),
+        }
+    }
+
+    pub fn after_run(signal: i32, dir: &std::path::Path) -> Interrupted {
+        Interrupted {
+            signal,
+            message: format!(
+                "interrupted by {}: what was measured is in {}",
+                signal_name(signal),
+                dir.display()
+            ),
+        }
+    }
+}
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for Interrupted {}
 
+/// SIGINT or SIGTERM, for messages.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        15 => "SIGTERM",
+        2 => "SIGINT",
+        _ => "a signal",
+    }
+}
+
 /// The exit code for an error that reached `main`.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     let is = |f: fn(&(dyn std::error::Error + 'static)) -> bool| err.chain().any(f);
-    if is(|e| e.is::<UsageError>()) {
+    if let Some(i) = err.chain().find_map(|e| e.downcast_ref::<Interrupted>()) {
+        128 + i.signal
+    } else if is(|e| e.is::<UsageError>()) {
         2
     } else if is(|e| e.is::<ExpectFailed>()) {
         3
-    } else if is(|e| e.is::<Interrupted>()) {
-        130
     } else {
         1
     }

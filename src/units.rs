@@ -30,8 +30,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("'{text}' is not a valid duration"));
     }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!("'{text}' is too long: at most 365 days (8760h)"));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
+
+/// The longest duration anything takes: a year. Longer values are refused where they are
+/// parsed, so no timer or deadline ever overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
 /// Parse a byte rate in bytes per second: `0` (unlimited), `500000`, `512kB`, `10MB`, `1GB`,
 /// or bits with `kbit`, `mbit`, `gbit` (as `tc` writes them).
@@ -60,7 +67,11 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
             ))
         }
     };
-    Ok((value * factor).round() as u64)
+    let bytes = value * factor;
+    if !bytes.is_finite() || bytes > 1e15 {
+        return Err(format!("'{text}' is too fast a rate: at most 1PB/s"));
+    }
+    Ok(bytes.round() as u64)
 }
 
 /// Format a duration the way `parse_duration` reads it back.
@@ -97,6 +108,11 @@ mod tests {
             .unwrap_err()
             .contains("unknown unit"));
         assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("100000000000000000000s")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("-5s").is_err());
+        assert_eq!(parse_duration("8760h").unwrap(), MAX_DURATION);
     }
 
     #[test]

@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 use std::time::Duration;
 
 /// Stop a node at once, as a crash would (`pg_ctl stop -m immediate`).
-pub fn kill(lab: &Lab, name: &str) -> Result<()> {
+pub async fn kill(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     require_node(&state, name)?;
-    node::stop(lab, &state, name, StopMode::Immediate)
+    node::stop(lab, &state, name, StopMode::Immediate).await
 }
 
 /// Rewrite the primary's include file (synchronous_standby_names over the standbys that are
@@ -71,7 +71,12 @@ pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
     let mut cmd = osuser::command(&state.bindir.join("pg_ctl"), user.as_ref());
     cmd.args(["promote", "-w", "-t", "60", "-D"])
         .arg(lab.data_dir(name));
-    osuser::run(&mut cmd, &format!("promoting {name}"))?;
+    osuser::run(
+        &mut cmd,
+        &format!("promoting {name}"),
+        Duration::from_secs(90),
+    )
+    .await?;
 
     for n in state.nodes.iter_mut() {
         if n.name == name {
@@ -127,7 +132,7 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
             primary.name
         )));
     }
-    node::stop(lab, &state, name, StopMode::Fast)?;
+    node::stop(lab, &state, name, StopMode::Fast).await?;
     // pg_rewind reads the source's timeline from its control file, which a promotion updates
     // only at its end-of-recovery checkpoint: without this it may see "the same timeline".
     let client = lab
@@ -150,7 +155,12 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     cmd.arg("-D")
         .arg(lab.data_dir(name))
         .arg(format!("--source-server={source}"));
-    let output = osuser::run(&mut cmd, &format!("pg_rewind of {name}"))?;
+    let output = osuser::run(
+        &mut cmd,
+        &format!("pg_rewind of {name}"),
+        Duration::from_secs(600),
+    )
+    .await?;
     for line in output.lines().filter(|l| l.starts_with("pg_rewind:")) {
         eprintln!("info: {line}");
     }
@@ -162,14 +172,14 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     let node_state = state.node(name).expect("checked above").clone();
     write_node_conf(lab, &state, &node_state)?;
     create_slots(lab, &state).await?;
-    node::start(lab, &state, &target.name)?;
+    node::start(lab, &state, &target.name).await?;
     apply_primary_conf(lab, &state).await?;
     status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
     Ok(state)
 }
 
 /// Start a node that was killed (not one that must be rejoined first).
-pub fn start_node(lab: &Lab, name: &str) -> Result<()> {
+pub async fn start_node(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     let n = require_node(&state, name)?;
     if n.needs_rejoin {
@@ -178,7 +188,7 @@ pub fn start_node(lab: &Lab, name: &str) -> Result<()> {
         )));
     }
     if node::running_pid(&lab.data_dir(name)).is_none() {
-        node::start(lab, &state, name)?;
+        node::start(lab, &state, name).await?;
     }
     Ok(())
 }
@@ -201,7 +211,7 @@ pub async fn most_advanced_standby(lab: &Lab) -> Result<String> {
             r.receive_lsn
                 .as_deref()
                 .or(r.replay_lsn.as_deref())
-                .and_then(crate::exec::parse_lsn)
+                .and_then(crate::pg::parse_lsn)
                 .unwrap_or(0)
         })
         .map(|r| r.name.clone())

@@ -58,7 +58,7 @@ pub async fn up(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
             continue;
         }
         if node::running_pid(&lab.data_dir(&n.name)).is_none() {
-            node::start(lab, &state, &n.name)?;
+            node::start(lab, &state, &n.name).await?;
         }
     }
     if let Some(sync) = opts.sync {
@@ -114,13 +114,13 @@ async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         database: "postgres".into(),
     };
     write_credentials(lab, user.as_ref())?;
-    initdb(lab, &state, user.as_ref())?;
+    initdb(lab, &state, user.as_ref()).await?;
     lab.save(&state)?;
     shaper_proc::ensure_running(lab).await?;
-    node::start(lab, &state, "primary")?;
+    node::start(lab, &state, "primary").await?;
     for n in state.standbys() {
-        base_backup(lab, &state, n, user.as_ref())?;
-        node::start(lab, &state, &n.name)?;
+        base_backup(lab, &state, n, user.as_ref()).await?;
+        node::start(lab, &state, &n.name).await?;
     }
     super::failover::apply_primary_conf(lab, &state).await?;
     Ok(state)
@@ -215,7 +215,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()> {
+async fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()> {
     let data = lab.data_dir("primary");
     let mut cmd = osuser::command(&state.bindir.join("initdb"), user);
     cmd.arg("-D")
@@ -223,12 +223,17 @@ fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()> {
         .args(["-U", &state.user, "-A", "scram-sha-256", "-E", "UTF8"])
         .args(["--no-locale", "--data-checksums", "--no-sync"])
         .arg(format!("--pwfile={}", lab.password_file().display()));
-    osuser::run(&mut cmd, "initdb")?;
+    osuser::run(&mut cmd, "initdb", Duration::from_secs(300)).await?;
     prepare_fresh_datadir(&data)?;
     write_node_conf(lab, state, state.primary())
 }
 
-fn base_backup(lab: &Lab, state: &LabState, n: &NodeState, user: Option<&OsUser>) -> Result<()> {
+async fn base_backup(
+    lab: &Lab,
+    state: &LabState,
+    n: &NodeState,
+    user: Option<&OsUser>,
+) -> Result<()> {
     let data = lab.data_dir(&n.name);
     let mut cmd = osuser::command(&state.bindir.join("pg_basebackup"), user);
     cmd.args(["-h", "127.0.0.1", "-p", &state.primary().port.to_string()])
@@ -236,7 +241,12 @@ fn base_backup(lab: &Lab, state: &LabState, n: &NodeState, user: Option<&OsUser>
         .args(["-C", "-S", &n.name, "-D"])
         .arg(&data)
         .env("PGPASSFILE", lab.pgpass_file());
-    osuser::run(&mut cmd, &format!("pg_basebackup for {}", n.name))?;
+    osuser::run(
+        &mut cmd,
+        &format!("pg_basebackup for {}", n.name),
+        Duration::from_secs(1800),
+    )
+    .await?;
     write_node_conf(lab, state, n)
 }
 
@@ -245,7 +255,7 @@ pub async fn down(lab: &Lab) -> Result<()> {
     let state = lab.state()?;
     let mut failures = Vec::new();
     for n in &state.nodes {
-        if let Err(e) = node::stop(lab, &state, &n.name, StopMode::Fast) {
+        if let Err(e) = node::stop(lab, &state, &n.name, StopMode::Fast).await {
             failures.push(format!("{}: {e:#}", n.name));
         }
     }

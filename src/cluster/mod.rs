@@ -6,7 +6,7 @@ pub mod conn;
 mod failover;
 mod lifecycle;
 mod node;
-mod osuser;
+pub mod osuser;
 mod serverconf;
 mod shaper_proc;
 pub mod state;
@@ -14,6 +14,7 @@ pub mod status;
 
 pub use failover::{kill, most_advanced_standby, promote, rejoin, set_sync, start_node};
 pub use lifecycle::{destroy, down, up, UpOptions};
+pub use osuser::run as run_command;
 pub use shaper_proc::shaper_config;
 pub use state::{LabState, NodeState, Role, SyncMode};
 

@@ -5,6 +5,7 @@ use super::state::LabState;
 use super::Lab;
 use anyhow::{anyhow, Result};
 use std::path::Path;
+use std::time::Duration;
 
 /// How pg_ctl stops a server.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +32,11 @@ pub fn running_pid(data: &Path) -> Option<i32> {
     (alive && is_postgres).then_some(pid)
 }
 
+/// How long pg_ctl may take to start or stop a node (its own -t is a little shorter).
+const PG_CTL_LIMIT: Duration = Duration::from_secs(150);
+
 /// Start a node and wait until it accepts connections; on failure, show its log's tail.
-pub fn start(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
+pub async fn start(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
     let user = os_user(state)?;
     let data = lab.data_dir(name);
     let log = lab.log_file(name);
@@ -48,18 +52,20 @@ pub fn start(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
         .arg(&data)
         .arg("-l")
         .arg(&log);
-    osuser::run(&mut cmd, &format!("starting {name}")).map_err(|e| {
-        anyhow!(
-            "{name} failed to start: {e}\nlast lines of {}:\n{}",
-            log.display(),
-            log_tail(&log, 15)
-        )
-    })?;
+    osuser::run(&mut cmd, &format!("starting {name}"), PG_CTL_LIMIT)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "{name} failed to start: {e}\nlast lines of {}:\n{}",
+                log.display(),
+                log_tail(&log, 15)
+            )
+        })?;
     Ok(())
 }
 
 /// Stop a node if it runs.
-pub fn stop(lab: &Lab, state: &LabState, name: &str, mode: StopMode) -> Result<()> {
+pub async fn stop(lab: &Lab, state: &LabState, name: &str, mode: StopMode) -> Result<()> {
     let data = lab.data_dir(name);
     if running_pid(&data).is_none() {
         return Ok(());
@@ -75,7 +81,7 @@ pub fn stop(lab: &Lab, state: &LabState, name: &str, mode: StopMode) -> Result<(
         .args(["-t", "60", "-m", mode])
         .arg("-D")
         .arg(&data);
-    osuser::run(&mut cmd, &format!("stopping {name}"))?;
+    osuser::run(&mut cmd, &format!("stopping {name}"), PG_CTL_LIMIT).await?;
     Ok(())
 }
 

@@ -3,9 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use nix::unistd::{Gid, Uid, User};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
+use tokio::process::Command;
 
 /// Who runs the servers.
 #[derive(Debug, Clone)]
@@ -40,9 +40,11 @@ impl OsUser {
     }
 }
 
-/// A command for a server binary, run as `user` when given.
+/// A command for a server binary, run as `user` when given. It runs off the async runtime's
+/// threads (tokio's process driver) in its own process group, killed if its caller gives up.
 pub fn command(program: &Path, user: Option<&OsUser>) -> Command {
     let mut cmd = Command::new(program);
+    cmd.process_group(0).kill_on_drop(true);
     if let Some(u) = user {
         // std drops root's supplementary groups when it switches uid.
         cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
@@ -62,11 +64,30 @@ pub fn chown(path: &Path, user: Option<&OsUser>) -> Result<()> {
     Ok(())
 }
 
-/// Run a command to completion; on failure, the error holds its output.
-pub fn run(cmd: &mut Command, what: &str) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot start {what} ({:?})", cmd.get_program()))?;
+/// Run a command to completion within `limit`; on failure or timeout, the error holds its
+/// output. A command that hangs is killed, with its whole process group.
+pub async fn run(cmd: &mut Command, what: &str, limit: Duration) -> Result<String> {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {what} ({:?})", cmd.as_std().get_program()))?;
+    // Whether it finishes, times out, or its caller gives up (a dropped future), nothing it
+    // started is left running.
+    let mut guard = GroupGuard(child.id());
+    let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(out) => {
+            guard.0 = None;
+            out.with_context(|| format!("{what} failed"))?
+        }
+        Err(_) => {
+            drop(guard);
+            bail!(
+                "{what} did not finish within {} and was killed",
+                crate::units::format_duration(limit)
+            );
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -76,4 +97,18 @@ pub fn run(cmd: &mut Command, what: &str) -> Result<String> {
         bail!("{what} failed ({}):\n{}", out.status, text.trim_end());
     }
     Ok(text)
+}
+
+/// Kills a command's process group (the command and what it started) when dropped armed.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }

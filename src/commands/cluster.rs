@@ -45,7 +45,7 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
         ClusterCommand::Down { lab } => cluster::down(&Lab::locate(lab.dir.as_deref())).await,
         ClusterCommand::Destroy { lab } => cluster::destroy(&Lab::locate(lab.dir.as_deref())).await,
         ClusterCommand::Kill { node, lab } => {
-            cluster::kill(&Lab::locate(lab.dir.as_deref()), &node)?;
+            cluster::kill(&Lab::locate(lab.dir.as_deref()), &node).await?;
             eprintln!("info: {node} killed (immediate stop)");
             Ok(())
         }

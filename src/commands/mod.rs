@@ -2,6 +2,6 @@
 
 pub mod cluster;
 pub mod link;
-mod matrix;
+
 pub mod report;
 pub mod run;

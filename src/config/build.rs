@@ -1,20 +1,17 @@
 //! Checking a parsed workload file and compiling it into a `Workload`.
 
-use super::connstr::parse_conninfo;
 use super::drills::{build_event, build_expectation, build_matrix};
 use super::file::WorkloadFile;
 use super::groups::build_groups;
 use super::source::Source;
 use super::transactions::build_transactions;
+use super::SYNC_COMMIT;
+use crate::pg::parse_conninfo;
 use crate::units::parse_duration;
 use crate::workload::*;
 use anyhow::Result;
 use std::time::Duration;
 use toml::Spanned;
-
-/// Parameters every statement may use without defining them.
-pub const BUILTIN_PARAMS: &[&str] = &["client_id", "client_writes"];
-pub const SYNC_COMMIT: &[&str] = &["off", "local", "remote_write", "on", "remote_apply"];
 
 pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
     let name = file.name.get_ref().trim().to_string();

@@ -1,9 +1,9 @@
 //! Checking `[[event]]`, `[expect]` and `[matrix]`.
 
-use super::build::SYNC_COMMIT;
 use super::file::EventDef;
 use super::source::{nearest, Source};
-use crate::cluster::SyncMode;
+use super::SYNC_COMMIT;
+use crate::pg::SyncMode;
 use crate::units::{parse_duration, parse_rate};
 use crate::workload::*;
 use anyhow::Result;
@@ -121,6 +121,21 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
                     )
                 })?,
             undo: e.undo.as_ref().map(|u| u.get_ref().clone()),
+            timeout: match &e.timeout {
+                Some(t) => {
+                    let d = parse_duration(t.get_ref())
+                        .map_err(|m| src.error_at(t.span(), &key("timeout"), m))?;
+                    if d.is_zero() {
+                        return Err(src.error_at(
+                            t.span(),
+                            &key("timeout"),
+                            "must be longer than 0",
+                        ));
+                    }
+                    d
+                }
+                None => EXEC_TIMEOUT,
+            },
         },
         other => {
             let hint = nearest(other, ACTIONS.iter().copied())

@@ -63,6 +63,7 @@ pub struct LoadGroup {
     pub mix: Spanned<IndexMap<String, i64>>,
     pub read_your_writes: Option<Spanned<String>>,
     pub stop_after: Option<Spanned<i64>>,
+    pub max_tries: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -115,6 +116,7 @@ pub struct EventDef {
     pub sync: Option<Spanned<String>>,
     pub command: Option<Spanned<String>>,
     pub undo: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// One run per combination of these values.

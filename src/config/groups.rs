@@ -6,6 +6,12 @@ use crate::workload::*;
 use anyhow::Result;
 use std::collections::HashSet;
 
+/// Rates a group may ask for (transactions per second).
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 10_000_000.0;
+/// The heaviest weight in a mix (the weights of a mix add up in 32 bits).
+const MAX_WEIGHT: i64 = 1_000_000;
+
 pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Result<Vec<Group>> {
     if defs.is_empty() {
         return Err(src.error(
@@ -34,11 +40,14 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
             ));
         }
         let rate = match &def.rate {
-            Some(r) if !(*r.get_ref() > 0.0 && r.get_ref().is_finite()) => {
+            Some(r) if !(MIN_RATE..=MAX_RATE).contains(r.get_ref()) => {
                 return Err(src.error_at(
                     r.span(),
                     &key("rate"),
-                    "must be a positive number of transactions per second",
+                    format!(
+                        "{} is not a rate: expected transactions per second from {MIN_RATE} to {MAX_RATE}",
+                        r.get_ref()
+                    ),
                 ))
             }
             other => other.as_ref().map(|r| *r.get_ref()),
@@ -59,11 +68,11 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
                     ),
                 )
             })?;
-            if *weight < 0 {
+            if !(0..=MAX_WEIGHT).contains(weight) {
                 return Err(src.error_at(
                     def.mix.span(),
                     &key(&format!("mix.{tx}")),
-                    "a weight cannot be negative",
+                    format!("{weight} is not a weight: expected 0 to {MAX_WEIGHT}"),
                 ));
             }
             if *weight > 0 {
@@ -98,6 +107,20 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
             }
             other => other.as_ref().map(|s| *s.get_ref() as u64),
         };
+        let max_tries = match &def.max_tries {
+            Some(m) if !(1..=1000).contains(m.get_ref()) => {
+                return Err(src.error_at(
+                    m.span(),
+                    &key("max_tries"),
+                    format!(
+                        "{} is not a number of tries: expected 1 to 1000",
+                        m.get_ref()
+                    ),
+                ))
+            }
+            Some(m) => *m.get_ref() as u32,
+            None => 1,
+        };
         let stop_counts_rows = mix.iter().all(|(i, _)| txs[*i].is_copy());
         out.push(Group {
             name,
@@ -107,6 +130,7 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
             read_your_writes,
             stop_after,
             stop_counts_rows,
+            max_tries,
         });
     }
     Ok(out)

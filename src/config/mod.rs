@@ -1,7 +1,6 @@
 //! Workload files: read, override, check, and compile into a `Workload` plan.
 
 mod build;
-mod connstr;
 mod drills;
 pub mod file;
 mod groups;
@@ -9,7 +8,11 @@ pub mod source;
 mod transactions;
 
 pub use build::build;
-pub use connstr::{describe, parse_conninfo};
+
+/// Parameters every statement may use without defining them.
+pub const BUILTIN_PARAMS: &[&str] = &["client_id", "client_writes"];
+/// The levels of synchronous_commit.
+pub const SYNC_COMMIT: &[&str] = &["off", "local", "remote_write", "on", "remote_apply"];
 
 use crate::workload::Workload;
 use anyhow::Result;

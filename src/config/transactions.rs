@@ -1,8 +1,8 @@
 //! Checking `[[transaction]]` entries: targets, params, SQL with `$params`, COPY.
 
-use super::build::BUILTIN_PARAMS;
 use super::file::TransactionDef;
 use super::source::{nearest, Source};
+use super::BUILTIN_PARAMS;
 use crate::workload::generators::Generator;
 use crate::workload::sql::{compile, output_names};
 use crate::workload::*;
@@ -66,11 +66,14 @@ pub fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<T
                     ));
                 }
                 let c = copy.get_ref();
-                if c.rows_per_tx < 1 {
+                if !(1..=100_000_000).contains(&c.rows_per_tx) {
                     return Err(src.error_at(
                         copy.span(),
                         &key("copy.rows_per_tx"),
-                        "must be 1 or more",
+                        format!(
+                            "{} is not a row count: expected 1 to 100000000",
+                            c.rows_per_tx
+                        ),
                     ));
                 }
                 if c.columns.is_empty() {

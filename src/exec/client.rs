@@ -1,13 +1,15 @@
-//! One client: picks transactions from its group's mix, routes them, runs them, reconnects
-//! with backoff after a connection loss, and sends every outcome to the recorder.
+//! One client: picks transactions from its group's mix, routes them by the topology of the
+//! moment, runs them (retrying serialization failures up to max_tries), reconnects with backoff
+//! after a connection loss, and sends every outcome to the recorder.
 
-use super::conn::Conn;
-use super::messages::{Counter, Record, TxSample};
 use super::pacer::{Quota, Schedule};
 use super::router::Router;
 use super::txn::{run_copy, run_sql, TxResult, Vars};
+use crate::messages::{Counter, EventRecord, Outcome, Record, TxSample};
+use crate::pg::{format_lsn, Conn};
+use crate::topology::{HealthChange, NodeRole, Topology, View};
 use crate::workload::value::Value;
-use crate::workload::{Body, Group, Target, Workload};
+use crate::workload::{Body, Group, Target, Transaction, Workload};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -28,22 +30,40 @@ pub struct GroupRuntime {
 /// What every client shares.
 pub struct Shared {
     pub plan: Arc<Workload>,
-    pub topology: Arc<super::Topology>,
+    pub topology: Arc<Topology>,
     pub router: Router,
     pub records: mpsc::Sender<Record>,
     pub groups: Vec<GroupRuntime>,
 }
 
 impl Shared {
-    /// A standby was promoted: writes go to it from now on, and standby reads no longer do.
-    /// Returns false when `name` is not one of the run's standbys.
-    pub fn follow_promotion(&self, name: &str) -> bool {
-        match self.topology.promote(name) {
-            Some(node) => {
-                self.router.retire(node);
-                true
-            }
-            None => false,
+    fn event(&self, kind: &str, node: &str, detail: String) {
+        let _ = self.records.try_send(Record::Event(EventRecord {
+            at: Instant::now(),
+            kind: kind.into(),
+            node: node.into(),
+            detail,
+        }));
+    }
+
+    /// A connection to `node` failed or broke: the topology skips it for a while; say so once.
+    fn report_down(&self, view: &View, node: usize, why: &str) {
+        if self.topology.report_down(node) == HealthChange::WentDown {
+            let detail = match view.nodes[node].role {
+                NodeRole::Primary => format!("the primary is unreachable: {why}"),
+                _ => format!("reads go to the other standbys or the primary: {why}"),
+            };
+            self.event("node_down", view.name(node), detail);
+        }
+    }
+
+    fn report_up(&self, view: &View, node: usize) {
+        if self.topology.report_up(node) == HealthChange::CameBack {
+            self.event(
+                "node_up",
+                view.name(node),
+                "connections succeed again".into(),
+            );
         }
     }
 }
@@ -58,8 +78,9 @@ struct Client {
     last_commit_lsn: Option<u64>,
     writes: i64,
     stop: watch::Receiver<bool>,
-    /// The topology generation the connections were opened for.
-    generation: u64,
+    /// The roles this client's connections were opened for.
+    view: View,
+    roles: watch::Receiver<View>,
 }
 
 /// Connect one client, report ready, wait for the start, then run it until the run stops or
@@ -73,18 +94,20 @@ pub async fn run_client(
     stop: watch::Receiver<bool>,
 ) {
     let seed = shared.plan.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(id);
-    let nodes = shared.topology.len();
+    let mut roles = shared.topology.subscribe();
+    let view = roles.borrow_and_update().clone();
     let mut c = Client {
+        rng: SmallRng::seed_from_u64(seed),
+        conns: (0..view.len()).map(|_| None).collect(),
+        failures: vec![0; view.len()],
         shared,
         group,
         id,
-        rng: SmallRng::seed_from_u64(seed),
-        conns: (0..nodes).map(|_| None).collect(),
-        failures: vec![0; nodes],
         last_commit_lsn: None,
         writes: 0,
         stop,
-        generation: 0,
+        view,
+        roles,
     };
     c.warm_up().await;
     drop(ready);
@@ -109,32 +132,35 @@ impl Client {
         }
     }
 
-    /// After a promotion, drop every connection: the next transactions reconnect to the nodes
-    /// as they are now (writes to the new primary).
+    /// After a role change, drop every connection: the next transactions reconnect to the
+    /// nodes as they are now (writes to the new primary, in sessions set up for it).
     fn follow_topology(&mut self) {
-        let g = self.shared.topology.generation();
-        if g != self.generation {
-            self.generation = g;
+        if !self.roles.has_changed().unwrap_or(false) {
+            return;
+        }
+        let view = self.roles.borrow_and_update().clone();
+        if view.generation != self.view.generation {
             self.conns.iter_mut().for_each(|c| *c = None);
+            self.failures.iter_mut().for_each(|f| *f = 0);
             self.last_commit_lsn = None;
         }
+        self.view = view;
     }
 
-    /// Open the connections this client will use (primary, and standbys if its mix reads
-    /// there). Failures are left for the run to retry.
+    /// Open the connections this client will use (the primary, and the standbys if its mix
+    /// reads there). Failures are left for the run to retry.
     async fn warm_up(&mut self) {
-        let shared = self.shared.clone();
-        let plan = &shared.plan;
+        let plan = self.shared.plan.clone();
         let reads_standbys = plan.groups[self.group]
             .mix
             .iter()
             .any(|(i, _)| plan.transactions[*i].target != Target::Primary);
-        let nodes = if reads_standbys {
-            shared.topology.len()
+        let nodes: Vec<usize> = if reads_standbys {
+            (0..self.view.len()).collect()
         } else {
-            1
+            self.view.primary().into_iter().collect()
         };
-        for node in 0..nodes {
+        for node in nodes {
             let _ = self.try_connect(node).await;
         }
     }
@@ -169,31 +195,22 @@ impl Client {
                 Body::Copy(c) if !group.stop_counts_rows => c.rows_per_tx,
                 _ => granted,
             };
-            let Some((node, started, mut result)) = self
-                .execute(tx_idx, copy_rows, group.read_your_writes)
-                .await
-            else {
+            let Some(done) = self.execute(tx_idx, copy_rows, group).await else {
                 break;
             };
-            let end = Instant::now();
-            let from = intended.unwrap_or(started);
-            if result.outcome == super::messages::Outcome::Ok && tx.is_write() {
-                self.writes += 1;
-                if let Some(l) = result.commit_lsn.take() {
-                    self.last_commit_lsn = Some(l);
-                }
-            }
+            let from = intended.unwrap_or(done.started);
             let sample = TxSample {
                 tx: tx_idx as u16,
                 group: self.group as u16,
-                outcome: result.outcome,
-                sqlstate: result.sqlstate.take(),
-                latency_us: end.duration_since(from).as_micros() as u64,
+                outcome: done.result.outcome,
+                sqlstate: done.result.sqlstate,
+                latency_us: done.ended.duration_since(from).as_micros() as u64,
                 schedule_lag_us: intended
-                    .map(|t| started.saturating_duration_since(t).as_micros() as u64),
+                    .map(|t| done.started.saturating_duration_since(t).as_micros() as u64),
                 started: from,
-                rows: result.rows,
-                node: node as u8,
+                rows: done.result.rows,
+                retries: done.retries,
+                node: done.node as u8,
             };
             if shared.records.send(Record::Tx(sample)).await.is_err() {
                 break;
@@ -201,19 +218,74 @@ impl Client {
         }
     }
 
-    /// Route and run one transaction; None if the run stopped before it could start.
-    /// Returns the node, the moment it started (connected, before any read_your_writes wait)
-    /// and how it ended.
-    async fn execute(
+    /// Route and run one transaction, retrying serialization failures and deadlocks up to the
+    /// group's max_tries with the same parameter values (as pgbench does). None if the run
+    /// stopped before it could start.
+    async fn execute(&mut self, tx_idx: usize, copy_rows: u64, group: &Group) -> Option<Done> {
+        let shared = self.shared.clone();
+        let tx = &shared.plan.transactions[tx_idx];
+        let values: Vec<Value> = tx
+            .params
+            .iter()
+            .map(|(_, g)| g.sample(&mut self.rng))
+            .collect();
+        let mut first_start = None;
+        let mut retries = 0;
+        loop {
+            let (node, started, result) = self
+                .try_once(tx_idx, tx, &values, copy_rows, group.read_your_writes)
+                .await?;
+            let started = *first_start.get_or_insert(started);
+            let retry = result.outcome == Outcome::Failed
+                && result
+                    .sqlstate
+                    .as_deref()
+                    .is_some_and(super::outcome::retryable)
+                && retries + 1 < group.max_tries
+                && !self.stopped();
+            if retry {
+                retries += 1;
+                continue;
+            }
+            if result.outcome == Outcome::Ok && tx.is_write() {
+                self.writes += 1;
+                if let Some(l) = result.commit_lsn {
+                    self.last_commit_lsn = Some(l);
+                }
+            }
+            return Some(Done {
+                node,
+                started,
+                ended: Instant::now(),
+                result,
+                retries,
+            });
+        }
+    }
+
+    /// One try: the node, when it started (connected, before any read_your_writes wait), and
+    /// how it ended.
+    async fn try_once(
         &mut self,
         tx_idx: usize,
+        tx: &Transaction,
+        values: &[Value],
         copy_rows: u64,
         ryw: bool,
     ) -> Option<(usize, Instant, TxResult)> {
-        let shared = self.shared.clone();
-        let tx = &shared.plan.transactions[tx_idx];
         loop {
-            let mut node = shared.router.choose(tx.target);
+            self.follow_topology();
+            let shared = self.shared.clone();
+            let chosen = shared
+                .router
+                .choose(tx.target, &self.view, |n| shared.topology.usable(n));
+            let Some(mut node) = chosen else {
+                // No primary right now: wait for a promotion (or the end of the run).
+                if !self.wait_for_roles(Duration::from_millis(200)).await {
+                    return None;
+                }
+                continue;
+            };
             if !self.ensure_conn(node).await {
                 if self.stopped() {
                     return None;
@@ -221,9 +293,10 @@ impl Client {
                 continue;
             }
             let started = Instant::now();
-            if ryw && node != 0 && tx.target != Target::Primary {
-                if let Some(lsn) = self.last_commit_lsn {
-                    node = self.fresh_node(node, lsn).await;
+            let primary = self.view.primary();
+            if ryw && Some(node) != primary && tx.target != Target::Primary {
+                if let (Some(lsn), Some(p)) = (self.last_commit_lsn, primary) {
+                    node = self.fresh_node(node, p, lsn).await;
                     if !self.ensure_conn(node).await {
                         continue;
                     }
@@ -234,17 +307,13 @@ impl Client {
                 Body::Sql(statements) => {
                     let mut vars = Vars {
                         params: &tx.params,
-                        values: tx
-                            .params
-                            .iter()
-                            .map(|(_, g)| g.sample(&mut self.rng))
-                            .collect(),
+                        values,
                         captured: Vec::new(),
                         client_id: Value::Int(i64::from(self.id)),
                         client_writes: Value::Int(self.writes),
                     };
                     let want_lsn = ryw && tx.is_write();
-                    run_sql(conn, tx_idx as u16, tx, statements, &mut vars, want_lsn).await
+                    run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn).await
                 }
                 Body::Copy(spec) => {
                     run_copy(conn, tx_idx as u16, spec, copy_rows, &mut self.rng).await
@@ -252,13 +321,24 @@ impl Client {
             };
             if conn.is_closed() {
                 self.conns[node] = None;
-                shared.router.mark_down(node, "the connection was lost");
+                self.shared
+                    .report_down(&self.view, node, "the connection was lost");
             }
             return Some((node, started, result));
         }
     }
 
-    /// Make sure there is a connection to `node`; on failure, mark it down and back off.
+    /// Wait until the roles change or `limit` passes; false if the run stops first.
+    async fn wait_for_roles(&mut self, limit: Duration) -> bool {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            _ = self.roles.changed() => !*stop.borrow(),
+            _ = tokio::time::sleep(limit) => !*stop.borrow(),
+            _ = stop.changed() => false,
+        }
+    }
+
+    /// Make sure there is a connection to `node`; on failure, back off.
     async fn ensure_conn(&mut self, node: usize) -> bool {
         if self.conns[node].as_ref().is_some_and(|c| !c.is_closed()) {
             return true;
@@ -266,27 +346,23 @@ impl Client {
         if self.try_connect(node).await {
             return true;
         }
-        // Back off, but come back at once when the topology changes (a promotion: the node to
+        // Back off, but come back at once when the roles change (a promotion: the node to
         // reach is another one now), so reconnecting adds nothing to a failover's measured time.
         let backoff = Duration::from_millis(50) * 2u32.pow(self.failures[node].min(6));
-        let mut changed = self.shared.topology.subscribe();
-        changed.mark_unchanged();
-        tokio::select! {
-            _ = self.sleep_until(Instant::now() + backoff.min(Duration::from_secs(2))) => {}
-            _ = changed.changed() => self.failures[node] = 0,
-        }
+        let backoff = backoff.min(Duration::from_secs(2));
+        self.wait_for_roles(backoff).await;
         false
     }
 
-    /// One connection attempt to `node`; the outcome is counted and told to the router.
+    /// One connection attempt to `node`; the outcome is counted and told to the topology.
     async fn try_connect(&mut self, node: usize) -> bool {
         let shared = self.shared.clone();
         let sync = shared
             .plan
             .synchronous_commit
             .as_deref()
-            .filter(|_| node == 0);
-        match shared.topology.endpoint(node).connect(sync).await {
+            .filter(|_| Some(node) == self.view.primary());
+        match self.view.nodes[node].endpoint.connect(sync).await {
             Ok(mut conn) => {
                 // Prepare what this client may run on this node now, not in its first
                 // transaction's latency. A failure here shows up again, as a measurement,
@@ -297,7 +373,7 @@ impl Client {
                 }
                 self.failures[node] = 0;
                 self.conns[node] = Some(conn);
-                shared.router.mark_up(node);
+                shared.report_up(&self.view, node);
                 true
             }
             Err(e) => {
@@ -305,7 +381,7 @@ impl Client {
                     .records
                     .send(Record::Count(Counter::ConnectFailure))
                     .await;
-                shared.router.mark_down(node, &format!("{e:#}"));
+                shared.report_down(&self.view, node, &format!("{e:#}"));
                 self.failures[node] += 1;
                 false
             }
@@ -314,9 +390,10 @@ impl Client {
 
     async fn prepare_for(&self, conn: &mut Conn, node: usize) -> Result<(), tokio_postgres::Error> {
         let plan = &self.shared.plan;
+        let is_primary = Some(node) == self.view.primary();
         for (idx, _) in &plan.groups[self.group].mix {
             let tx = &plan.transactions[*idx];
-            let reachable = node == 0 || tx.target != Target::Primary;
+            let reachable = is_primary || tx.target != Target::Primary;
             if let (true, Body::Sql(statements)) = (reachable, &tx.body) {
                 for (i, st) in statements.iter().enumerate() {
                     conn.statement(*idx as u16, i as u16, &st.text).await?;
@@ -326,23 +403,23 @@ impl Client {
         Ok(())
     }
 
-    /// read_your_writes: `node` if it has replayed `lsn` (waiting up to RYW_WAIT), else the primary.
-    async fn fresh_node(&mut self, node: usize, lsn: u64) -> usize {
+    /// read_your_writes: `node` if it has replayed `lsn` (waiting up to RYW_WAIT), else the
+    /// primary.
+    async fn fresh_node(&mut self, node: usize, primary: usize, lsn: u64) -> usize {
         let records = self.shared.records.clone();
         let query = format!(
-            "SELECT pg_last_wal_replay_lsn() >= '{:X}/{:X}'::pg_lsn",
-            lsn >> 32,
-            lsn & 0xFFFF_FFFF
+            "SELECT pg_last_wal_replay_lsn() >= '{}'::pg_lsn",
+            format_lsn(lsn)
         );
         let deadline = Instant::now() + RYW_WAIT;
         let mut waited = false;
         loop {
             let Some(conn) = self.conns[node].as_ref() else {
-                return 0;
+                return primary;
             };
             let fresh = match conn.client.simple_query(&query).await {
                 Ok(msgs) => msgs.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))),
-                Err(_) => return 0,
+                Err(_) => return primary,
             };
             if fresh {
                 let c = if waited {
@@ -355,12 +432,22 @@ impl Client {
             }
             if Instant::now() >= deadline {
                 let _ = records.send(Record::Count(Counter::RywFallback)).await;
-                return 0;
+                return primary;
             }
             waited = true;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
+}
+
+/// A transaction that ended, after every try.
+struct Done {
+    node: usize,
+    /// When the first try started.
+    started: Instant,
+    ended: Instant,
+    result: TxResult,
+    retries: u32,
 }
 
 fn pick(rng: &mut SmallRng, mix: &[(usize, u32)], total: u32) -> usize {

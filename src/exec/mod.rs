@@ -1,35 +1,43 @@
-//! Running the load: clients per group, the pacer, the drill timeline and the WAL probe, all
-//! sending their measurements to the recorder over one channel.
+//! Running the load: clients per group, the pacer and the router, every measurement sent to
+//! the recorder over one channel. The session above starts it, stops it, and runs the sampler
+//! and the drill timeline beside it.
 
 mod client;
-mod conn;
-mod events;
-mod messages;
+mod outcome;
 mod pacer;
 pub mod preflight;
 mod router;
-mod topology;
 mod txn;
 
 pub use client::{GroupRuntime, Shared};
-pub use conn::{Conn, Endpoint};
-pub use messages::{Counter, EventRecord, Outcome, Record, TxSample};
+pub use outcome::{classify, error_kind, retryable, ErrorKind, Phase};
 pub use pacer::{Quota, Schedule};
 pub use router::Router;
-pub use topology::Topology;
-pub use txn::parse_lsn;
 
-use crate::cluster::Lab;
+use crate::messages::Record;
+use crate::topology::Topology;
 use crate::workload::Workload;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+/// Why the load stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The run's duration passed.
+    Duration,
+    /// Every group with a stop_after is done (or every client ended).
+    Done,
+    /// The caller's interrupt future resolved (a signal): carries what it returned.
+    Interrupted(i32),
+}
+
 /// How the load phase ended.
 pub struct LoadEnd {
-    pub interrupted: bool,
+    pub stop: Stop,
     /// Per group: open-model slots due but not started.
     pub backlog: Vec<Option<u64>>,
 }
@@ -42,13 +50,12 @@ pub struct Load {
     group_of: std::collections::HashMap<tokio::task::Id, usize>,
     start_tx: watch::Sender<bool>,
     stop_tx: watch::Sender<bool>,
-    stop_rx: watch::Receiver<bool>,
 }
 
 /// Spawn every client and wait (up to 60 s) until each has opened its connections.
 pub async fn connect_clients(
     plan: Arc<Workload>,
-    endpoints: Vec<Endpoint>,
+    topology: Arc<Topology>,
     records: mpsc::Sender<Record>,
 ) -> Load {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -61,11 +68,10 @@ pub async fn connect_clients(
             schedule: std::sync::OnceLock::new(),
         })
         .collect();
-    let names = endpoints.iter().map(|e| e.name.clone()).collect();
     let shared = Arc::new(Shared {
         plan: plan.clone(),
-        topology: Arc::new(Topology::new(endpoints.clone())),
-        router: Router::new(names, records.clone()),
+        topology,
+        router: Router::default(),
         records,
         groups,
     });
@@ -98,21 +104,19 @@ pub async fn connect_clients(
         group_of,
         start_tx,
         stop_tx,
-        stop_rx,
     }
 }
 
 impl Load {
     /// Start the load at `origin` and drive it until the duration passes, every stop_after
-    /// group is done, or Ctrl-C. In-flight transactions get 10 s to finish.
-    pub async fn run(self, lab: Option<Lab>, origin: Instant) -> LoadEnd {
+    /// group is done, or `interrupt` resolves. In-flight transactions get 10 s to finish.
+    pub async fn run(self, origin: Instant, interrupt: impl Future<Output = i32>) -> LoadEnd {
         let Load {
             shared,
             mut clients,
             group_of,
             start_tx,
             stop_tx,
-            stop_rx,
         } = self;
         let plan = shared.plan.clone();
         for (g, rt) in plan.groups.iter().zip(&shared.groups) {
@@ -120,32 +124,13 @@ impl Load {
                 let _ = rt.schedule.set(Schedule::new(origin, rate));
             }
         }
-        let records = shared.records.clone();
-        let sampler = plan.sample_every.map(|every| {
-            tokio::spawn(crate::sampler::run_sampler(
-                shared.topology.clone(),
-                every,
-                origin,
-                records.clone(),
-                stop_rx.clone(),
-            ))
-        });
-        let timeline = tokio::spawn(events::run_timeline(
-            plan.events.clone(),
-            lab,
-            shared.clone(),
-            origin,
-            records,
-            stop_rx.clone(),
-        ));
         let _ = start_tx.send(true);
-
         let end = plan.duration.map(|d| origin + plan.warmup + d);
         let mut remaining: Vec<u32> = plan.groups.iter().map(|g| g.clients).collect();
-        let mut interrupted = false;
-        loop {
+        tokio::pin!(interrupt);
+        let stop = loop {
             tokio::select! {
-                _ = async { tokio::time::sleep_until(end.unwrap()).await }, if end.is_some() => break,
+                _ = async { tokio::time::sleep_until(end.unwrap()).await }, if end.is_some() => break Stop::Duration,
                 joined = clients.join_next_with_id() => match joined.map(|r| match r {
                     Ok((_, gi)) => gi,
                     Err(e) => {
@@ -160,18 +145,14 @@ impl Load {
                         }
                         let limited_done = shared.groups.iter().all(|g| !g.quota.has_limit() || g.quota.is_finished());
                         if (end.is_none() && limited_done) || remaining.iter().all(|r| *r == 0) {
-                            break;
+                            break Stop::Done;
                         }
                     }
-                    None => break,
+                    None => break Stop::Done,
                 },
-                _ = tokio::signal::ctrl_c() => {
-                    interrupted = true;
-                    eprintln!("\ninfo: interrupted: stopping the clients and keeping what was measured");
-                    break;
-                }
+                sig = &mut interrupt => break Stop::Interrupted(sig),
             }
-        }
+        };
         let stopped_at = Instant::now();
         let _ = stop_tx.send(true);
         let drain = async { while clients.join_next().await.is_some() {} };
@@ -181,23 +162,11 @@ impl Load {
         {
             clients.abort_all();
         }
-        if let Some(s) = sampler {
-            let _ = s.await;
-        }
-        if tokio::time::timeout(Duration::from_secs(60), timeline)
-            .await
-            .is_err()
-        {
-            eprintln!("warning: a drill action was still running when the run ended");
-        }
         let backlog = shared
             .groups
             .iter()
             .map(|g| g.schedule.get().map(|s| s.backlog(stopped_at)))
             .collect();
-        LoadEnd {
-            interrupted,
-            backlog,
-        }
+        LoadEnd { stop, backlog }
     }
 }

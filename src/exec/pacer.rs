@@ -49,6 +49,9 @@ impl Quota {
     }
 }
 
+/// Further than any run goes (ten years): where an absurd rate puts the next slot.
+const FAR: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// Evenly spaced intended start times at `rate` per second from `start`.
 #[derive(Debug)]
 pub struct Schedule {
@@ -58,10 +61,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// `rate` per second; the workload's checks keep it within 0.001 and 10^7, and a rate
+    /// outside that still gives a schedule (never a panic).
     pub fn new(start: Instant, rate: f64) -> Self {
         Schedule {
             start,
-            interval: Duration::from_secs_f64(1.0 / rate),
+            interval: Duration::try_from_secs_f64(1.0 / rate).unwrap_or(FAR),
             next: AtomicU64::new(0),
         }
     }
@@ -69,7 +74,10 @@ impl Schedule {
     /// The next slot's intended start; every slot is handed out once.
     pub fn next(&self) -> Instant {
         let k = self.next.fetch_add(1, Ordering::Relaxed);
-        self.start + self.interval.mul_f64(k as f64)
+        let offset = Duration::try_from_secs_f64(self.interval.as_secs_f64() * k as f64)
+            .unwrap_or(FAR)
+            .min(FAR);
+        self.start + offset
     }
 
     /// Slots due by `now` that no client has started: the backlog.

@@ -1,28 +1,16 @@
-//! Before the load: the setup SQL, then every statement prepared once on the primary, so SQL
-//! the server rejects is bad input (exit 2) naming the transaction and the statement.
+//! Before the load: the setup SQL, then every statement prepared once on the primary, and
+//! every generated parameter bound (at its extremes) to the type the server expects. SQL the
+//! server rejects and values that cannot fit are bad input (exit 2), named by transaction,
+//! statement, parameter and type, before anything runs.
 
-use super::conn::Conn;
 use crate::error::usage;
-use crate::workload::value::bindable;
-use crate::workload::{Body, Workload};
+use crate::pg::{db_message, Conn};
+use crate::workload::generators::Generator;
+use crate::workload::value::Value;
+use crate::workload::{Body, Transaction, Workload};
 use anyhow::Result;
-use serde_json::{json, Value};
-
-fn db_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut m = format!("{} ({})", db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                m.push_str(&format!("; {d}"));
-            }
-            if let Some(h) = db.hint() {
-                m.push_str(&format!("; hint: {h}"));
-            }
-            m
-        }
-        None => e.to_string(),
-    }
-}
+use bytes::BytesMut;
+use tokio_postgres::types::{ToSql, Type};
 
 /// Run `[setup] sql` on the primary.
 pub async fn run_setup(conn: &Conn, plan: &Workload, source: &str) -> Result<()> {
@@ -37,7 +25,7 @@ pub async fn run_setup(conn: &Conn, plan: &Workload, source: &str) -> Result<()>
     Ok(())
 }
 
-/// Prepare every statement; check every parameter can be bound.
+/// Prepare every statement; check every generated value can be bound.
 pub async fn check_statements(conn: &Conn, plan: &Workload, source: &str) -> Result<()> {
     for tx in &plan.transactions {
         match &tx.body {
@@ -51,12 +39,13 @@ pub async fn check_statements(conn: &Conn, plan: &Workload, source: &str) -> Res
                         ))
                     })?;
                     for (ty, name) in prepared.params().iter().zip(&stmt.params) {
-                        if !bindable(ty) {
-                            return Err(usage(format!(
-                                "{source}: transaction '{}', sql[{i}]: ${name} is bound where the server expects {ty}, \
-                                 which pgbench-repl cannot bind: cast it in the SQL, e.g. ${name}::text::{ty}",
-                                tx.name
-                            )));
+                        if let Some(g) = generator(tx, name) {
+                            check_fits(g, ty).map_err(|why| {
+                                usage(format!(
+                                    "{source}: transaction '{}', sql[{i}], parameter ${name}: {why}",
+                                    tx.name
+                                ))
+                            })?;
                         }
                     }
                 }
@@ -64,7 +53,7 @@ pub async fn check_statements(conn: &Conn, plan: &Workload, source: &str) -> Res
             Body::Copy(spec) => {
                 let cols: Vec<&str> = spec.columns.iter().map(|(c, _)| c.as_str()).collect();
                 let probe = format!("SELECT {} FROM {} LIMIT 0", cols.join(", "), spec.table);
-                conn.client.prepare(&probe).await.map_err(|e| {
+                let prepared = conn.client.prepare(&probe).await.map_err(|e| {
                     usage(format!(
                         "{source}: transaction '{}', copy: table {} with columns {}: {}",
                         tx.name,
@@ -73,31 +62,71 @@ pub async fn check_statements(conn: &Conn, plan: &Workload, source: &str) -> Res
                         db_message(&e)
                     ))
                 })?;
+                for (col, (name, g)) in prepared.columns().iter().zip(&spec.columns) {
+                    check_fits(g, col.type_()).map_err(|why| {
+                        usage(format!(
+                            "{source}: transaction '{}', copy column {name}: {why}",
+                            tx.name
+                        ))
+                    })?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// The server's version and replication settings, for summary.json.
-pub async fn server_info(conn: &Conn) -> Result<Value> {
-    let row = conn
-        .client
-        .query_one(
-            "SELECT current_setting('server_version'), current_setting('synchronous_commit'), \
-                    current_setting('synchronous_standby_names'), current_setting('wal_level'), \
-                    current_setting('full_page_writes'), current_setting('wal_compression'), \
-                    current_setting('max_wal_senders')",
-            &[],
-        )
-        .await?;
-    Ok(json!({
-        "version": row.get::<_, String>(0),
-        "synchronous_commit": row.get::<_, String>(1),
-        "synchronous_standby_names": row.get::<_, String>(2),
-        "wal_level": row.get::<_, String>(3),
-        "full_page_writes": row.get::<_, String>(4),
-        "wal_compression": row.get::<_, String>(5),
-        "max_wal_senders": row.get::<_, String>(6),
-    }))
+/// The generator behind `$name` in this transaction (None for captured values and built-ins).
+fn generator<'a>(tx: &'a Transaction, name: &str) -> Option<&'a Generator> {
+    tx.params.iter().find(|(n, _)| n == name).map(|(_, g)| g)
+}
+
+/// Every extreme value of `g` encodes as `ty`, or a sentence saying which one does not.
+pub fn check_fits(g: &Generator, ty: &Type) -> Result<(), String> {
+    for v in g.extremes() {
+        let mut buf = BytesMut::new();
+        if let Err(e) = v.to_sql_checked(ty, &mut buf) {
+            return Err(format!(
+                "its generator can produce {}, which cannot be sent as {ty} ({e}): narrow the \
+                 generator or cast in the SQL (for example ::int8 or ::text)",
+                show(&v)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Text(t) => format!("text such as '{}'", t.chars().take(16).collect::<String>()),
+        Value::Timestamp(_) => "a timestamp (now())".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_past_int4_is_named() {
+        let g = Generator::parse("uniform(1, 3000000000)").unwrap();
+        let why = check_fits(&g, &Type::INT4).unwrap_err();
+        assert!(why.contains("3000000000") && why.contains("int4"), "{why}");
+        assert!(check_fits(&g, &Type::INT8).is_ok());
+        assert!(check_fits(&Generator::parse("uniform(-5, 5)").unwrap(), &Type::INT2).is_ok());
+    }
+
+    #[test]
+    fn text_into_a_number_is_named() {
+        let g = Generator::parse("text(10)").unwrap();
+        assert!(check_fits(&g, &Type::NUMERIC)
+            .unwrap_err()
+            .contains("numeric"));
+        assert!(check_fits(&g, &Type::TEXT).is_ok());
+        let c = Generator::parse("choice(1, 'x')").unwrap();
+        assert!(check_fits(&c, &Type::INT8).unwrap_err().contains("'x'"));
+    }
 }

@@ -1,107 +1,107 @@
-//! Routing: which node a transaction runs on, and which nodes are down right now.
+//! Routing: which node a transaction runs on, given the roles of the moment and which nodes
+//! are usable. Pure: the topology says who is what, the health check says who answers.
 
-use super::messages::{EventRecord, Record};
+use crate::topology::View;
 use crate::workload::Target;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How long a node that failed is skipped before it is tried again.
-const RETRY_AFTER: Duration = Duration::from_millis(1000);
-
-/// Shared view of node health, fed by the clients' connection failures.
+/// Round-robin over the candidates of a target, shared by every client of the run.
+#[derive(Debug, Default)]
 pub struct Router {
-    names: Vec<String>,
-    down: Vec<AtomicBool>,
-    /// Microseconds since `origin` until which the node is skipped.
-    skip_until: Vec<AtomicU64>,
     next: AtomicU64,
-    origin: Instant,
-    records: mpsc::Sender<Record>,
 }
 
 impl Router {
-    /// Nodes: index 0 is the primary, then the standbys.
-    pub fn new(names: Vec<String>, records: mpsc::Sender<Record>) -> Self {
-        let n = names.len();
-        Router {
-            names,
-            down: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            skip_until: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            next: AtomicU64::new(0),
-            origin: Instant::now(),
-            records,
-        }
-    }
-
-    pub fn name(&self, node: usize) -> &str {
-        &self.names[node]
-    }
-
-    fn usable(&self, node: usize) -> bool {
-        let now = self.origin.elapsed().as_micros() as u64;
-        self.skip_until[node].load(Ordering::Relaxed) <= now
-    }
-
-    /// The node for a transaction with this target: standbys round-robin, skipping the ones
-    /// that are down; the primary when no standby is usable.
-    pub fn choose(&self, target: Target) -> usize {
-        let standbys = self.names.len() - 1;
-        let candidates: usize = match target {
-            Target::Primary => return 0,
-            Target::Standby if standbys == 0 => return 0,
-            Target::Standby => standbys,
-            Target::Any => standbys + 1,
+    /// The node for a transaction with this target: writes go to the primary; standby reads
+    /// round-robin over the usable standbys (the primary when none is); `any` over the primary
+    /// and the standbys. None when the run has no primary right now.
+    pub fn choose(
+        &self,
+        target: Target,
+        view: &View,
+        usable: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let primary = view.primary();
+        let mut candidates: Vec<usize> = match target {
+            Target::Primary => return primary,
+            Target::Standby => view.standbys().collect(),
+            Target::Any => primary.into_iter().chain(view.standbys()).collect(),
         };
+        if candidates.is_empty() {
+            return primary;
+        }
         let first = self.next.fetch_add(1, Ordering::Relaxed) as usize;
-        for k in 0..candidates {
-            let i = (first + k) % candidates;
-            let node = if target == Target::Standby { i + 1 } else { i };
-            if self.usable(node) {
-                return node;
+        let len = candidates.len();
+        candidates.rotate_left(first % len);
+        candidates.into_iter().find(|n| usable(*n)).or(primary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::Endpoint;
+    use crate::topology::Topology;
+
+    fn topology(standbys: usize) -> Topology {
+        let ep = |p: u16| {
+            let mut config = tokio_postgres::Config::new();
+            config.host("127.0.0.1").port(p);
+            Endpoint {
+                name: String::new(),
+                config,
             }
+        };
+        let mut nodes = vec![("primary".to_string(), ep(1))];
+        for i in 1..=standbys {
+            nodes.push((format!("standby{i}"), ep(1 + i as u16)));
         }
-        0
+        Topology::new(nodes)
     }
 
-    /// A connection to `node` failed or broke: skip it for a while; say so once.
-    pub fn mark_down(&self, node: usize, why: &str) {
-        let until = self.origin.elapsed().as_micros() as u64 + RETRY_AFTER.as_micros() as u64;
-        self.skip_until[node].store(until, Ordering::Relaxed);
-        if !self.down[node].swap(true, Ordering::Relaxed) {
-            let detail = if node == 0 {
-                format!("primary unreachable: {why}")
-            } else {
-                format!("standby reads go to the other standbys or the primary: {why}")
-            };
-            self.event("node_down", node, detail);
-        }
+    fn picks(r: &Router, t: Target, v: &View, usable: impl Fn(usize) -> bool + Copy) -> Vec<usize> {
+        (0..6).map(|_| r.choose(t, v, usable).unwrap()).collect()
     }
 
-    /// `node` is no longer a standby (it was promoted): never route reads to it again.
-    pub fn retire(&self, node: usize) {
-        self.skip_until[node].store(u64::MAX, Ordering::Relaxed);
-        self.down[node].store(true, Ordering::Relaxed);
+    #[test]
+    fn writes_go_to_the_primary_reads_round_robin_over_standbys() {
+        let t = topology(2);
+        let r = Router::default();
+        let v = t.view();
+        assert_eq!(r.choose(Target::Primary, &v, |_| true), Some(0));
+        assert_eq!(picks(&r, Target::Standby, &v, |_| true), [1, 2, 1, 2, 1, 2]);
+        let mut any = picks(&Router::default(), Target::Any, &v, |_| true);
+        any.sort();
+        assert_eq!(any, [0, 0, 1, 1, 2, 2]);
     }
 
-    /// A connection to `node` worked: if it was down, say it is back.
-    pub fn mark_up(&self, node: usize) {
-        if self.skip_until[node].load(Ordering::Relaxed) == u64::MAX {
-            return; // retired
-        }
-        if self.down[node].swap(false, Ordering::Relaxed) {
-            self.skip_until[node].store(0, Ordering::Relaxed);
-            self.event("node_up", node, "connections succeed again".into());
-        }
+    #[test]
+    fn a_down_standby_is_skipped_and_none_left_means_the_primary() {
+        let t = topology(2);
+        let r = Router::default();
+        let v = t.view();
+        assert_eq!(picks(&r, Target::Standby, &v, |n| n != 1), [2; 6]);
+        assert_eq!(picks(&r, Target::Standby, &v, |n| n == 0), [0; 6]);
+        assert_eq!(
+            topology(0).view().standbys().count(),
+            0,
+            "a run without standbys"
+        );
+        assert_eq!(
+            r.choose(Target::Standby, &topology(0).view(), |_| true),
+            Some(0)
+        );
     }
 
-    fn event(&self, kind: &str, node: usize, detail: String) {
-        let _ = self.records.try_send(Record::Event(EventRecord {
-            at: Instant::now(),
-            kind: kind.into(),
-            node: self.names[node].clone(),
-            detail,
-        }));
+    #[test]
+    fn after_a_promotion_writes_follow_and_the_old_primary_gets_nothing() {
+        let t = topology(2);
+        t.promote("standby1").unwrap();
+        let v = t.view();
+        let r = Router::default();
+        assert_eq!(r.choose(Target::Primary, &v, |_| true), Some(1));
+        assert_eq!(picks(&r, Target::Standby, &v, |_| true), [2; 6]);
+        let any = picks(&r, Target::Any, &v, |_| true);
+        assert!(!any.contains(&0), "{any:?}");
     }
 }

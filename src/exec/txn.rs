@@ -1,18 +1,19 @@
-//! Running one transaction on a connection: SQL statements (BEGIN/COMMIT around more than one)
-//! or a binary COPY, and classifying how it ended.
+//! Running one try of a transaction on a connection: SQL statements (BEGIN/COMMIT around more
+//! than one) or a binary COPY.
 
-use super::conn::Conn;
-use super::messages::Outcome;
+use super::outcome::{classify, error_kind, Phase};
+use crate::messages::Outcome;
+use crate::pg::{parse_lsn, Conn};
 use crate::workload::generators::Generator;
+use crate::workload::sql::Statement;
 use crate::workload::value::Value;
-use crate::workload::{CopySpec, Transaction};
+use crate::workload::CopySpec;
 use futures_util::pin_mut;
 use rand::rngs::SmallRng;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-/// How a transaction ended, as the client saw it.
+/// How a try ended, as the client saw it.
 #[derive(Debug)]
 pub struct TxResult {
     pub outcome: Outcome,
@@ -31,13 +32,23 @@ impl TxResult {
             commit_lsn: None,
         }
     }
+
+    fn error(e: &tokio_postgres::Error, phase: Phase) -> Self {
+        let (outcome, code) = classify(&error_kind(e), phase);
+        TxResult {
+            outcome,
+            sqlstate: Some(code),
+            rows: 0,
+            commit_lsn: None,
+        }
+    }
 }
 
 /// The values a transaction's statements bind: its generated params, the built-ins, and what
 /// earlier statements returned.
 pub struct Vars<'a> {
     pub params: &'a [(String, Generator)],
-    pub values: Vec<Value>,
+    pub values: &'a [Value],
     pub captured: Vec<(String, Value)>,
     pub client_id: Value,
     pub client_writes: Value,
@@ -62,28 +73,28 @@ impl Vars<'_> {
     }
 }
 
-/// Run the SQL statements of `tx`. A single statement runs alone (autocommit, as pgbench
-/// does); several run between BEGIN and COMMIT.
+/// Run SQL statements. A single statement runs alone (autocommit, as pgbench does); several
+/// run between BEGIN and COMMIT.
 pub async fn run_sql(
     conn: &mut Conn,
     tx_idx: u16,
-    tx: &Transaction,
-    statements: &[crate::workload::sql::Statement],
+    statements: &[Statement],
     vars: &mut Vars<'_>,
     want_lsn: bool,
 ) -> TxResult {
     let multi = statements.len() > 1;
     if multi {
         if let Err(e) = conn.client.batch_execute("BEGIN").await {
-            return classify(&e, false);
+            return TxResult::error(&e, Phase::Before);
         }
     }
+    // The one statement of an autocommit transaction commits as it runs.
+    let phase = if multi { Phase::Before } else { Phase::Commit };
     let mut rows = 0u64;
     for (i, stmt) in statements.iter().enumerate() {
-        let at_commit = !multi;
         let prepared = match conn.statement(tx_idx, i as u16, &stmt.text).await {
             Ok(p) => p,
-            Err(e) => return abort(conn, multi, classify(&e, false)).await,
+            Err(e) => return abort(conn, multi, TxResult::error(&e, Phase::Before)).await,
         };
         let refs: Vec<&(dyn ToSql + Sync)> = stmt
             .params
@@ -92,51 +103,44 @@ pub async fn run_sql(
             .collect();
         // Only a statement with later statements after it needs its row kept as parameters.
         let capture = i + 1 < statements.len();
-        if prepared.columns().is_empty() {
-            match conn.client.execute(&prepared, &refs).await {
-                Ok(n) => rows += n,
-                Err(e) => return abort(conn, multi, classify(&e, at_commit)).await,
-            }
+        let result = if prepared.columns().is_empty() {
+            conn.client.execute(&prepared, &refs).await
         } else {
-            match conn.client.query(&prepared, &refs).await {
-                Ok(result) => {
-                    rows += result.len() as u64;
-                    if let Some(first) = result.first().filter(|_| capture) {
-                        for (c, col) in first.columns().iter().enumerate() {
-                            let v: Value = first.try_get(c).unwrap_or(Value::Null);
-                            vars.captured.push((col.name().to_string(), v));
-                        }
+            conn.client.query(&prepared, &refs).await.map(|result| {
+                if let Some(first) = result.first().filter(|_| capture) {
+                    for (c, col) in first.columns().iter().enumerate() {
+                        let v: Value = first.try_get(c).unwrap_or(Value::Null);
+                        vars.captured.push((col.name().to_string(), v));
                     }
                 }
-                Err(e) => return abort(conn, multi, classify(&e, at_commit)).await,
-            }
+                result.len() as u64
+            })
+        };
+        match result {
+            Ok(n) => rows += n,
+            Err(e) => return abort(conn, multi, TxResult::error(&e, phase)).await,
         }
     }
-    let _ = tx;
-    if multi {
-        if want_lsn {
-            return match conn
-                .client
-                .simple_query("COMMIT; SELECT pg_current_wal_insert_lsn()::text")
-                .await
-            {
-                Ok(msgs) => {
-                    let mut r = TxResult::ok(rows);
-                    r.commit_lsn = first_lsn(&msgs);
-                    r
-                }
-                Err(e) => classify(&e, true),
-            };
-        }
-        if let Err(e) = conn.client.batch_execute("COMMIT").await {
-            return classify(&e, true);
-        }
-    } else if want_lsn {
+    if !multi {
         let mut r = TxResult::ok(rows);
-        r.commit_lsn = current_lsn(conn).await;
+        if want_lsn {
+            r.commit_lsn = current_lsn(conn).await;
+        }
         return r;
     }
-    TxResult::ok(rows)
+    let commit = if want_lsn {
+        "COMMIT; SELECT pg_current_wal_insert_lsn()::text"
+    } else {
+        "COMMIT"
+    };
+    match conn.client.simple_query(commit).await {
+        Ok(msgs) => {
+            let mut r = TxResult::ok(rows);
+            r.commit_lsn = first_lsn(&msgs);
+            r
+        }
+        Err(e) => TxResult::error(&e, Phase::Commit),
+    }
 }
 
 async fn abort(conn: &mut Conn, multi: bool, result: TxResult) -> TxResult {
@@ -162,12 +166,6 @@ fn first_lsn(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Option<u64> {
     })
 }
 
-/// `16/B374D848` -> bytes.
-pub fn parse_lsn(text: &str) -> Option<u64> {
-    let (hi, lo) = text.split_once('/')?;
-    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
-}
-
 /// Stream `rows` generated rows with COPY ... FROM STDIN (FORMAT binary).
 pub async fn run_copy(
     conn: &mut Conn,
@@ -179,7 +177,7 @@ pub async fn run_copy(
     let names: Vec<String> = spec.columns.iter().map(|(n, _)| n.clone()).collect();
     let types = match conn.copy_types(tx_idx, &spec.table, &names).await {
         Ok(t) => t,
-        Err(e) => return classify(&e, false),
+        Err(e) => return TxResult::error(&e, Phase::Before),
     };
     let sql = format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
@@ -188,7 +186,7 @@ pub async fn run_copy(
     );
     let sink = match conn.client.copy_in(&sql).await {
         Ok(s) => s,
-        Err(e) => return classify(&e, false),
+        Err(e) => return TxResult::error(&e, Phase::Before),
     };
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
@@ -203,40 +201,11 @@ pub async fn run_copy(
         row.extend(spec.columns.iter().map(|(_, g)| g.sample(rng)));
         let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         if let Err(e) = writer.as_mut().write(&refs).await {
-            return classify(&e, false);
+            return TxResult::error(&e, Phase::Before);
         }
     }
     match writer.finish().await {
         Ok(n) => TxResult::ok(n),
-        Err(e) => classify(&e, true),
-    }
-}
-
-/// Failed (the server said no) or unknown (the connection went away while it committed).
-fn classify(e: &tokio_postgres::Error, at_commit: bool) -> TxResult {
-    let code = e.code().map(|c| c.code().to_string());
-    let lost = e.is_closed()
-        || code.is_none()
-        || matches!(e.code(), Some(c) if c.code().starts_with("57P") || c.code().starts_with("08"));
-    let outcome = if lost && at_commit {
-        Outcome::Unknown
-    } else {
-        Outcome::Failed
-    };
-    TxResult {
-        outcome,
-        sqlstate: Some(code.unwrap_or_else(|| SqlState::CONNECTION_FAILURE.code().to_string())),
-        rows: 0,
-        commit_lsn: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lsn_text_to_bytes() {
-        assert_eq!(super::parse_lsn("0/0"), Some(0));
-        assert_eq!(super::parse_lsn("1/10"), Some((1 << 32) + 16));
-        assert_eq!(super::parse_lsn("x"), None);
+        Err(e) => TxResult::error(&e, Phase::Commit),
     }
 }

@@ -14,6 +14,10 @@ pub struct TxStats {
     pub ok: u64,
     pub failed: u64,
     pub unknown: u64,
+    /// Tries after the first, over every transaction (max_tries).
+    pub retries: u64,
+    /// Transactions that needed more than one try.
+    pub retried: u64,
     pub rows: u64,
     pub by_sqlstate: BTreeMap<String, u64>,
     /// Latency of the transactions that ended ok.
@@ -26,6 +30,8 @@ impl Default for TxStats {
             ok: 0,
             failed: 0,
             unknown: 0,
+            retries: 0,
+            retried: 0,
             rows: 0,
             by_sqlstate: BTreeMap::new(),
             latency: new_histogram(),
@@ -33,12 +39,13 @@ impl Default for TxStats {
     }
 }
 
-/// ok / failed / unknown counts.
-#[derive(Debug, Clone, Copy, Default)]
+/// ok / failed / unknown counts, and the retries behind them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub ok: u64,
     pub failed: u64,
     pub unknown: u64,
+    pub retries: u64,
 }
 
 /// Events that are not transactions.
@@ -130,4 +137,22 @@ pub struct RecordedRun {
     /// Seconds of the measured part so far.
     pub measured_s: f64,
     pub events: u64,
+}
+
+impl RecordedRun {
+    /// The stats of standby `name`, created on first use (a node that becomes a standby during
+    /// the run, such as a rejoined former primary, gets its own).
+    pub fn standby_mut(&mut self, name: &str) -> &mut StandbyStats {
+        match self.standbys.iter().position(|s| s.name == name) {
+            Some(i) => &mut self.standbys[i],
+            None => {
+                self.standbys.push(StandbyStats::new(name));
+                self.standbys.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    pub fn has_standby(&self, name: &str) -> bool {
+        self.standbys.iter().any(|s| s.name == name)
+    }
 }

@@ -35,7 +35,7 @@ pub fn differs(a: (f64, f64), b: (f64, f64)) -> bool {
 
 /// Per-second total throughput of the measured part (full seconds only).
 fn tps_series(d: &ResultData) -> Vec<f64> {
-    let warmup = d.summary["warmup_s"].as_f64().unwrap_or(0.0);
+    let warmup = d.summary.warmup_s;
     let names = d.tx_names();
     let n = d.t_s.len();
     (0..n.saturating_sub(1))
@@ -54,7 +54,7 @@ fn tps_series(d: &ResultData) -> Vec<f64> {
 }
 
 fn column_series(d: &ResultData, col: &str) -> Vec<f64> {
-    let warmup = d.summary["warmup_s"].as_f64().unwrap_or(0.0);
+    let warmup = d.summary.warmup_s;
     match d.column(col) {
         Some(c) => d
             .t_s
@@ -68,7 +68,7 @@ fn column_series(d: &ResultData, col: &str) -> Vec<f64> {
 }
 
 fn lag_series(d: &ResultData, node: &str, col: &str) -> Vec<f64> {
-    let warmup = d.summary["warmup_s"].as_f64().unwrap_or(0.0);
+    let warmup = d.summary.warmup_s;
     d.lag
         .get(node)
         .and_then(|n| n.columns.get(col).map(|c| (n, c)))
@@ -83,12 +83,6 @@ fn lag_series(d: &ResultData, node: &str, col: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-fn get(v: &Value, path: &[&str]) -> Option<f64> {
-    path.iter()
-        .try_fold(v, |v, k| v.get(*k))
-        .and_then(Value::as_f64)
-}
-
 /// Compare `dirs`; write compare.md, compare.json and overlaid charts; return the output dir.
 pub fn compare_runs(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
     let runs: Vec<ResultData> = dirs.iter().map(|d| load_result(d)).collect::<Result<_>>()?;
@@ -98,7 +92,7 @@ pub fn compare_runs(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
         "throughput (tx/s)".into(),
         runs.iter()
             .map(|r| Measured {
-                value: get(&r.summary, &["total", "tps"]),
+                value: Some(r.summary.total.tps),
                 spread: mean_se(&tps_series(r)),
             })
             .collect(),
@@ -115,25 +109,26 @@ pub fn compare_runs(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
                 format!("{tx} latency {q} (ms)"),
                 runs.iter()
                     .map(|r| Measured {
-                        value: get(&r.summary, &["transactions", tx, "latency_ms", q]),
+                        value: r
+                            .summary
+                            .number_at(&format!("transactions.{tx}.latency_ms.{q}")),
                         spread: col.and_then(|c| mean_se(&column_series(r, &format!("{tx}.{c}")))),
                     })
                     .collect(),
             ));
         }
     }
-    let mut standbys: Vec<String> = runs[0].summary["standbys"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    standbys.retain(|s| runs.iter().all(|r| r.summary["standbys"].get(s).is_some()));
+    let mut standbys: Vec<String> = runs[0].summary.standbys.keys().cloned().collect();
+    standbys.retain(|s| runs.iter().all(|r| r.summary.standbys.contains_key(s)));
     for sb in &standbys {
         for q in ["p50", "p99", "max"] {
             rows.push((
                 format!("{sb} lag {q} (ms)"),
                 runs.iter()
                     .map(|r| Measured {
-                        value: get(&r.summary, &["standbys", sb, "lag_seconds", q])
+                        value: r
+                            .summary
+                            .number_at(&format!("standbys.{sb}.lag_seconds.{q}"))
                             .map(|v| v * 1000.0),
                         spread: if q == "p50" {
                             mean_se(
@@ -154,7 +149,7 @@ pub fn compare_runs(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
         "WAL rate (MB/s)".into(),
         runs.iter()
             .map(|r| Measured {
-                value: get(&r.summary, &["wal", "bytes_per_s"]).map(|v| v / 1e6),
+                value: r.summary.wal.bytes_per_s.map(|v| v / 1e6),
                 spread: mean_se(
                     &column_series(r, "wal_bytes_per_s")
                         .iter()
@@ -187,8 +182,8 @@ fn render_table(
             md,
             "- **{l}**: `{}` ({}, {} s)",
             r.dir.display(),
-            r.summary["workload"].as_str().unwrap_or("?"),
-            r.summary["duration_s"]
+            r.summary.workload,
+            r.summary.duration_s
         );
     }
     md.push_str(

@@ -1,31 +1,36 @@
-//! `[expect]`: assertions on summary.json, judged after the run.
+//! `[expect]`: assertions on summary.json paths, judged after the run.
 
+use crate::record::summary::{RunSummary, Verdict};
 use crate::workload::Expectation;
-use serde_json::{json, Value};
 
-/// Check `[expect]` against the summary; record each verdict in it; return the failures.
-pub fn evaluate(expect: &[Expectation], doc: &mut Value) -> Vec<String> {
-    let mut verdicts = Vec::new();
-    let mut failures = Vec::new();
-    for e in expect {
-        let actual = super::summary::lookup(doc, &e.path).and_then(Value::as_f64);
-        let passed = actual.is_some_and(|a| match e.op.as_str() {
-            "<" => a < e.value,
-            "<=" => a <= e.value,
-            ">" => a > e.value,
-            ">=" => a >= e.value,
-            "==" => a == e.value,
-            _ => a != e.value,
-        });
-        if !passed {
-            let got = actual
+/// Judge every expectation against the summary; the verdicts, in the file's order.
+pub fn evaluate(expect: &[Expectation], summary: &RunSummary) -> Vec<Verdict> {
+    let doc = serde_json::to_value(summary).unwrap_or_default();
+    expect
+        .iter()
+        .map(|e| {
+            let actual = crate::record::summary::lookup(&doc, &e.path).and_then(|v| v.as_f64());
+            Verdict {
+                path: e.path.clone(),
+                condition: e.text.clone(),
+                actual,
+                passed: actual.is_some_and(|a| e.holds(a)),
+            }
+        })
+        .collect()
+}
+
+/// The failed verdicts, one line each, for the error message.
+pub fn failures(verdicts: &[Verdict]) -> Vec<String> {
+    verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| {
+            let got = v
+                .actual
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "no such number in summary.json".into());
-            failures.push(format!("{} {} (got {got})", e.path, e.text));
-        }
-        verdicts
-            .push(json!({"path": e.path, "condition": e.text, "actual": actual, "passed": passed}));
-    }
-    doc["expect"] = Value::from(verdicts);
-    failures
+            format!("{} {} (got {got})", v.path, v.condition)
+        })
+        .collect()
 }

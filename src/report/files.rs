@@ -1,5 +1,8 @@
 //! intervals.csv, events.csv and latency.hlog, written a line at a time as the run goes.
 
+use crate::messages::StandbySample;
+use crate::pg::format_lsn;
+use crate::record::IntervalRow;
 use anyhow::{Context, Result};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -9,28 +12,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// One transaction's columns in a row of intervals.csv.
-pub struct IntervalTx {
-    pub tps: f64,
-    pub ok: u64,
-    /// Failed and unknown.
-    pub failed: u64,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-}
-
-/// One second of the run.
-pub struct IntervalRow {
-    pub t_s: f64,
-    /// Length of the interval: 1 s but for the last one.
-    pub interval_s: f64,
-    pub txs: Vec<IntervalTx>,
-    pub wal_bytes_per_s: Option<f64>,
-}
-
-/// `intervals.csv`: `t_s`, then `<tx>.tps`, `<tx>.ok`, `<tx>.failed`, `<tx>.p50_ms`,
-/// `<tx>.p99_ms` for each transaction, then `wal_bytes_per_s` and `interval_s` (1 but for the
-/// last, shorter interval).
+/// `intervals.csv`: `t_s`, then `<tx>.tps` (ok per second), `<tx>.ok`, `<tx>.failed`,
+/// `<tx>.p50_ms`, `<tx>.p99_ms`, `<tx>.unknown`, `<tx>.retries` for each transaction, then
+/// `wal_bytes_per_s` and `interval_s` (1 but for the last, shorter interval).
 pub struct IntervalsWriter {
     out: csv::Writer<File>,
 }
@@ -46,7 +30,9 @@ impl IntervalsWriter {
         let mut out = csv::Writer::from_writer(file);
         let mut header = vec!["t_s".to_string()];
         for n in tx_names {
-            for col in ["tps", "ok", "failed", "p50_ms", "p99_ms"] {
+            for col in [
+                "tps", "ok", "failed", "p50_ms", "p99_ms", "unknown", "retries",
+            ] {
                 header.push(format!("{n}.{col}"));
             }
         }
@@ -65,6 +51,8 @@ impl IntervalsWriter {
             rec.push(t.failed.to_string());
             rec.push(opt(t.p50_ms, 3));
             rec.push(opt(t.p99_ms, 3));
+            rec.push(t.unknown.to_string());
+            rec.push(t.retries.to_string());
         }
         rec.push(opt(row.wal_bytes_per_s, 0));
         rec.push(format!("{:.3}", row.interval_s));
@@ -180,22 +168,15 @@ impl HlogWriter {
     }
 }
 
-/// One row of lag.csv.
-pub struct LagRow<'a> {
-    pub t_s: f64,
-    pub node: &'a str,
-    pub sample: &'a crate::sampler::StandbySample,
-}
-
 /// `lag.csv`: one row per sample and standby. The columns of DESIGN section 8 first
 /// (`t_s, node, state, sync_state, receive_lsn, replay_lsn, lag_bytes, lag_s, pg_replay_lag_s,
 /// slot_retained_bytes`), then `up, receive_lag_bytes, pg_write_lag_s, pg_flush_lag_s,
-/// wal_status, safe_wal_size`. Empty cells are NULLs (PostgreSQL's) or unknowns (a node down).
+/// wal_status, safe_wal_size, in_recovery`. Empty cells are NULLs (PostgreSQL's) or unknowns (a node down).
 pub struct LagWriter {
     out: csv::Writer<BufWriter<File>>,
 }
 
-pub const LAG_COLUMNS: [&str; 16] = [
+pub const LAG_COLUMNS: [&str; 17] = [
     "t_s",
     "node",
     "state",
@@ -212,11 +193,11 @@ pub const LAG_COLUMNS: [&str; 16] = [
     "pg_flush_lag_s",
     "wal_status",
     "safe_wal_size",
+    "in_recovery",
 ];
 
 fn lsn_text(v: Option<u64>) -> String {
-    v.map(|l| format!("{:X}/{:X}", l >> 32, l & 0xFFFF_FFFF))
-        .unwrap_or_default()
+    v.map(format_lsn).unwrap_or_default()
 }
 
 fn num<T: ToString>(v: Option<T>) -> String {
@@ -233,11 +214,10 @@ impl LagWriter {
         Ok(LagWriter { out })
     }
 
-    pub fn write(&mut self, row: &LagRow) -> Result<()> {
-        let s = row.sample;
+    pub fn write(&mut self, t_s: f64, s: &StandbySample) -> Result<()> {
         self.out.write_record([
-            format!("{:.3}", row.t_s),
-            row.node.to_string(),
+            format!("{t_s:.3}"),
+            s.node.clone(),
             s.state.clone().unwrap_or_default(),
             s.sync_state.clone().unwrap_or_default(),
             lsn_text(s.receive_lsn),
@@ -252,6 +232,9 @@ impl LagWriter {
             opt(s.pg_flush_lag_s, 6),
             s.wal_status.clone().unwrap_or_default(),
             num(s.safe_wal_size),
+            s.in_recovery
+                .map(|r| u8::from(r).to_string())
+                .unwrap_or_default(),
         ])?;
         Ok(())
     }

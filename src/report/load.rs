@@ -1,8 +1,8 @@
 //! Reading a result directory back: everything `report` and `compare` draw comes from here.
 
 use crate::error::usage;
-use anyhow::{Context, Result};
-use serde_json::Value;
+use crate::record::summary::RunSummary;
+use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ pub type Column = Vec<Option<f64>>;
 /// One saved run.
 pub struct ResultData {
     pub dir: PathBuf,
-    pub summary: Value,
+    pub summary: RunSummary,
     /// intervals.csv: `t_s` and every other column by name.
     pub t_s: Vec<f64>,
     pub intervals: BTreeMap<String, Column>,
@@ -31,16 +31,12 @@ pub struct NodeLag {
 impl ResultData {
     /// The transaction names, in the order of summary.json.
     pub fn tx_names(&self) -> Vec<String> {
-        self.summary["transactions"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.summary.tx_names()
     }
 
     pub fn label(&self) -> String {
-        let s = &self.summary;
-        match s["variant"].as_str() {
-            Some(v) => v.to_string(),
+        match &self.summary.variant {
+            Some(v) => v.clone(),
             None => self
                 .dir
                 .file_name()
@@ -86,8 +82,13 @@ pub fn load_result(dir: &Path) -> Result<ResultData> {
             dir.display()
         )));
     }
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path)?)
-        .with_context(|| format!("{} is not valid JSON", summary_path.display()))?;
+    let text = std::fs::read_to_string(&summary_path)?;
+    let summary: RunSummary = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "{} is not a summary this version of pgbench-repl reads: {e}",
+            summary_path.display()
+        ))
+    })?;
     let mut data = ResultData {
         dir: dir.to_path_buf(),
         summary,

@@ -26,14 +26,8 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         return Ok(());
     };
     let txs = first.tx_names();
-    let standbys: Vec<String> = first.summary["standbys"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let mut md = format!(
-        "# {}: matrix\n\n",
-        first.summary["workload"].as_str().unwrap_or("run")
-    );
+    let standbys: Vec<String> = first.summary.standbys.keys().cloned().collect();
+    let mut md = format!("# {}: matrix\n\n", first.summary.workload);
     let _ = writeln!(md, "One run per combination; each run's own report is in its directory. `compare.md` beside this file lines them up with the noise judgement.\n");
     let mut header = vec![
         "run".to_string(),
@@ -51,35 +45,36 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
     }
     let _ = writeln!(md, "| {} |", header.join(" | "));
     let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
-    let f = |v: &serde_json::Value, scale: f64| {
-        v.as_f64()
-            .map(|x| format!("{:.2}", x * scale))
+    let f = |v: Option<f64>, scale: f64| {
+        v.map(|x| format!("{:.2}", x * scale))
             .unwrap_or_else(|| "-".into())
     };
     for (r, v) in runs.iter().zip(variants) {
         let s = &r.summary;
         let mut row = vec![
             format!("[{}]({})", v.name(), link_to(out, &r.dir)),
-            v.synchronous_commit.clone().unwrap_or_else(|| {
-                s["server"]["synchronous_commit"]
-                    .as_str()
-                    .unwrap_or("-")
-                    .to_string()
-            }),
+            v.synchronous_commit
+                .clone()
+                .unwrap_or_else(|| s.server.synchronous_commit.clone()),
             v.sync
                 .map(|m| m.to_string())
-                .unwrap_or_else(|| s["cluster"]["sync"].as_str().unwrap_or("-").to_string()),
+                .or_else(|| s.cluster.sync.clone())
+                .unwrap_or_else(|| "-".into()),
             v.link_delay
                 .map(format_duration)
                 .unwrap_or_else(|| "-".into()),
-            f(&s["total"]["tps"], 1.0),
+            f(Some(s.total.tps), 1.0),
         ];
         for t in &txs {
-            row.push(f(&s["transactions"][t]["latency_ms"]["p50"], 1.0));
-            row.push(f(&s["transactions"][t]["latency_ms"]["p99"], 1.0));
+            let l = s.transactions.get(t).map(|x| &x.latency_ms);
+            row.push(f(l.and_then(|l| l.p50), 1.0));
+            row.push(f(l.and_then(|l| l.p99), 1.0));
         }
         for sb in &standbys {
-            row.push(f(&s["standbys"][sb]["lag_seconds"]["p99"], 1000.0));
+            row.push(f(
+                s.standbys.get(sb).and_then(|x| x.lag_seconds.p99),
+                1000.0,
+            ));
         }
         let _ = writeln!(md, "| {} |", row.join(" | "));
     }
@@ -104,8 +99,12 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 .link_delay
                 .map(|d| d.as_secs_f64() * 1000.0)
                 .unwrap_or(0.0);
-            let tps = r.summary["total"]["tps"].as_f64();
-            let p99 = r.summary["transactions"][&txs[0]]["latency_ms"]["p99"].as_f64();
+            let tps = Some(r.summary.total.tps);
+            let p99 = r
+                .summary
+                .transactions
+                .get(&txs[0])
+                .and_then(|t| t.latency_ms.p99);
             let entry = match lines.iter().position(|l| l.name == key) {
                 Some(i) => &mut lines[i],
                 None => {

@@ -6,14 +6,15 @@ pub mod expect;
 mod files;
 pub mod load;
 pub mod matrix;
+pub mod progress;
 pub mod render;
-pub mod summary;
+mod run_files;
+pub mod table;
 
-pub use files::{
-    EventsWriter, HlogWriter, IntervalRow, IntervalTx, IntervalsWriter, LagRow, LagWriter,
-    LAG_COLUMNS,
-};
+pub use files::{EventsWriter, HlogWriter, IntervalsWriter, LagWriter, LAG_COLUMNS};
+pub use progress::Progress;
 pub use render::render_report;
+pub use run_files::RunFiles;
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -51,7 +52,8 @@ pub fn make_result_dir(
     Ok(dir)
 }
 
-/// Write a file atomically (temp file + rename): a reader never sees half a summary.
+/// Write a file atomically (temp file + rename): a reader never sees half a summary, and a
+/// crash at any moment leaves the old one or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -2,8 +2,8 @@
 
 use super::charts::{byte_unit, draw_line_chart, LineChart, Series, PALETTE};
 use super::load::{load_result, Column, ResultData};
+use crate::record::summary::RunSummary;
 use anyhow::{Context, Result};
-use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -79,10 +79,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
     draw_line_chart(
         &dir.join("throughput.png"),
         &LineChart {
-            title: format!(
-                "{}: throughput",
-                data.summary["workload"].as_str().unwrap_or("run")
-            ),
+            title: format!("{}: throughput (ok transactions)", data.summary.workload),
             x_label: "time since start (s)",
             y_label: "transactions per second".into(),
             series: tps,
@@ -183,14 +180,14 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
     )
 }
 
-fn num(v: &Value, digits: usize) -> String {
-    v.as_f64()
-        .map(|x| format!("{x:.digits$}"))
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
         .unwrap_or_else(|| "-".into())
 }
 
-fn bytes_text(v: &Value) -> String {
-    match v.as_f64() {
+/// Bytes in the unit that suits them.
+pub fn bytes_text(v: Option<f64>) -> String {
+    match v {
         Some(b) => {
             let (div, unit) = byte_unit(b);
             if div == 1.0 {
@@ -203,9 +200,8 @@ fn bytes_text(v: &Value) -> String {
     }
 }
 
-fn ms_from_s(v: &Value) -> String {
-    v.as_f64()
-        .map(|x| format!("{:.1}", x * 1000.0))
+fn ms_from_s(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.1}", x * 1000.0))
         .unwrap_or_else(|| "-".into())
 }
 
@@ -213,144 +209,40 @@ fn ms_from_s(v: &Value) -> String {
 pub fn report_markdown(data: &ResultData) -> String {
     let s = &data.summary;
     let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", s["workload"].as_str().unwrap_or("run"));
-    if let Some(d) = s["description"].as_str() {
+    let _ = writeln!(md, "# {}\n", s.workload);
+    if let Some(d) = &s.description {
         let _ = writeln!(md, "{d}\n");
     }
-    let nodes: Vec<String> = s["cluster"]["nodes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let _ =
-        writeln!(
+    let nodes: Vec<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+    let _ = writeln!(
         md,
-        "Run from {} to {}: {} s measured after {} s of warmup, on the {} ({}), PostgreSQL {}, \
+        "Run from {} to {}: {} s measured after {} s of warmup, on the {} ({}), {}, \
          synchronous_commit = `{}`, synchronous_standby_names = `{}`.\n",
-        s["started_at"].as_str().unwrap_or("?"),
-        s["ended_at"].as_str().unwrap_or("?"),
-        num(&s["duration_s"], 1),
-        num(&s["warmup_s"], 1),
-        if s["cluster"]["kind"] == "lab" { "lab" } else { "cluster" },
+        s.started_at,
+        s.ended_at.as_deref().unwrap_or("?"),
+        num(Some(s.duration_s), 1),
+        num(Some(s.warmup_s), 1),
+        if s.cluster.kind == "lab" {
+            "lab"
+        } else {
+            "cluster"
+        },
         nodes.join(", "),
-        s["server"]["version"].as_str().unwrap_or("?"),
-        s["server"]["synchronous_commit"].as_str().unwrap_or("?"),
-        s["server"]["synchronous_standby_names"].as_str().unwrap_or(""),
+        if s.server.version.is_empty() {
+            "PostgreSQL ?".to_string()
+        } else {
+            format!("PostgreSQL {}", s.server.version)
+        },
+        s.server.synchronous_commit,
+        s.server.synchronous_standby_names,
     );
-    if s["interrupted"] == true {
+    if s.interrupted {
         md.push_str(
             "**The run was interrupted**: these results hold what was measured until then.\n\n",
         );
     }
-    md.push_str("## In words\n\n");
-    let t = &s["total"];
-    let _ = writeln!(
-        md,
-        "- {} transactions committed ({} tx/s); {} failed; {} ended unknown (the connection broke during COMMIT).",
-        t["ok"], num(&t["tps"], 1), t["failed"], t["unknown"]
-    );
-    let w = &s["wal"];
-    if w["bytes"].is_number() {
-        let fpi = w["fpi_share"]
-            .as_f64()
-            .map(|f| {
-                format!(
-                    ", {:.1}% of WAL records carried a full-page image",
-                    f * 100.0
-                )
-            })
-            .unwrap_or_default();
-        let _ = writeln!(
-            md,
-            "- The primary wrote {} of WAL, {}/s on average, {} per committed transaction{fpi}.",
-            bytes_text(&w["bytes"]),
-            bytes_text(&w["bytes_per_s"]),
-            bytes_text(&w["bytes_per_tx"]),
-        );
-    }
-    if let Some(sb) = s["standbys"].as_object() {
-        for (name, st) in sb {
-            let down = st["down_samples"].as_u64().unwrap_or(0);
-            let down = if down > 0 {
-                format!("; it did not answer in {down} of {} samples", st["samples"])
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                md,
-                "- {name} was behind by {} at the median and {} at p99 (at most {}), {} ms at p99 in time by the LSN timeline \
-                 (PostgreSQL's replay_lag p99: {} ms){down}.",
-                bytes_text(&st["lag_bytes"]["p50"]),
-                bytes_text(&st["lag_bytes"]["p99"]),
-                bytes_text(&st["lag_bytes"]["max"]),
-                ms_from_s(&st["lag_seconds"]["p99"]),
-                ms_from_s(&st["pg_replay_lag_s"]["p99"]),
-            );
-        }
-    }
-    md.push_str("\n## Transactions\n\n| transaction | ok | failed | unknown | tx/s | mean ms | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    if let Some(txs) = s["transactions"].as_object() {
-        for (name, x) in txs {
-            let l = &x["latency_ms"];
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                x["ok"],
-                x["failed"],
-                x["unknown"],
-                num(&x["tps"], 1),
-                num(&l["mean"], 2),
-                num(&l["p50"], 2),
-                num(&l["p90"], 2),
-                num(&l["p99"], 2),
-                num(&l["p999"], 2),
-                num(&l["max"], 2)
-            );
-        }
-    }
-    if let Some(sb) = s["standbys"].as_object() {
-        md.push_str("\n## Replication\n\n| standby | lag bytes p50 | p99 | max | lag ms p50 | p99 | max | PostgreSQL replay_lag ms p50 | p99 | max | slot retained max | wal_status |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-        for (name, st) in sb {
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                bytes_text(&st["lag_bytes"]["p50"]),
-                bytes_text(&st["lag_bytes"]["p99"]),
-                bytes_text(&st["lag_bytes"]["max"]),
-                ms_from_s(&st["lag_seconds"]["p50"]),
-                ms_from_s(&st["lag_seconds"]["p99"]),
-                ms_from_s(&st["lag_seconds"]["max"]),
-                ms_from_s(&st["pg_replay_lag_s"]["p50"]),
-                ms_from_s(&st["pg_replay_lag_s"]["p99"]),
-                ms_from_s(&st["pg_replay_lag_s"]["max"]),
-                bytes_text(&st["slot_retained_bytes_max"]),
-                st["wal_status"].as_str().unwrap_or("-"),
-            );
-        }
-    }
-    if let Some(groups) = s["groups"].as_object() {
-        md.push_str("\n## Load groups\n\n| group | clients | intended rate | schedule lag p99 ms | backlog | read_your_writes |\n|---|---:|---:|---:|---:|---|\n");
-        for (name, g) in groups {
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} |",
-                g["clients"],
-                g["rate_intended"]
-                    .as_f64()
-                    .map(|r| format!("{r} tx/s"))
-                    .unwrap_or_else(|| "closed".into()),
-                num(&g["schedule_lag_ms"]["p99"], 2),
-                g["backlog"]
-                    .as_u64()
-                    .map(|b| b.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                g["read_your_writes"].as_str().unwrap_or("off"),
-            );
-        }
-    }
+    words(&mut md, s);
+    tables(&mut md, s);
     if !data.events.is_empty() {
         md.push_str("\n## Events\n\n| t (s) | event | node | detail |\n|---:|---|---|---|\n");
         for (t, kind, node, detail) in data.events.iter().take(200) {
@@ -361,22 +253,20 @@ pub fn report_markdown(data: &ResultData) -> String {
             );
         }
     }
-    if let Some(ex) = s["expect"].as_array().filter(|a| !a.is_empty()) {
+    if !s.expect.is_empty() {
         md.push_str(
             "\n## Expectations\n\n| path | condition | actual | verdict |\n|---|---|---:|---|\n",
         );
-        for e in ex {
+        for e in &s.expect {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                e["path"].as_str().unwrap_or(""),
-                e["condition"].as_str().unwrap_or(""),
-                e["actual"],
-                if e["passed"] == true {
-                    "passed"
-                } else {
-                    "**failed**"
-                }
+                e.path,
+                e.condition,
+                e.actual
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                if e.passed { "passed" } else { "**failed**" }
             );
         }
     }
@@ -390,4 +280,120 @@ pub fn report_markdown(data: &ResultData) -> String {
          `pgbench-repl report <this directory>` redraws the charts and this page from them.\n",
     );
     md
+}
+
+fn words(md: &mut String, s: &RunSummary) {
+    md.push_str("## In words\n\n");
+    let t = &s.total;
+    let retries = if t.retries > 0 {
+        format!(
+            "; {} retries of serialization failures and deadlocks",
+            t.retries
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        md,
+        "- {} transactions committed ({} tx/s); {} failed; {} ended unknown (the connection broke during COMMIT){retries}.",
+        t.ok, num(Some(t.tps), 1), t.failed, t.unknown
+    );
+    let w = &s.wal;
+    if w.bytes.is_some() {
+        let fpi = w
+            .fpi_share
+            .map(|f| {
+                format!(
+                    ", {:.1}% of WAL records carried a full-page image",
+                    f * 100.0
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- The primary wrote {} of WAL, {}/s on average, {} per committed transaction{fpi}.",
+            bytes_text(w.bytes.map(|b| b as f64)),
+            bytes_text(w.bytes_per_s),
+            bytes_text(w.bytes_per_tx),
+        );
+    }
+    for (name, st) in &s.standbys {
+        let down = if st.down_samples > 0 {
+            format!(
+                "; it did not answer as a standby in {} of {} samples",
+                st.down_samples, st.samples
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            md,
+            "- {name} was behind by {} at the median and {} at p99 (at most {}), {} ms at p99 in time by the LSN timeline \
+             (PostgreSQL's replay_lag p99: {} ms){down}.",
+            bytes_text(st.lag_bytes.p50),
+            bytes_text(st.lag_bytes.p99),
+            bytes_text(st.lag_bytes.max),
+            ms_from_s(st.lag_seconds.p99),
+            ms_from_s(st.pg_replay_lag_s.p99),
+        );
+    }
+}
+
+fn tables(md: &mut String, s: &RunSummary) {
+    md.push_str("\n## Transactions\n\n| transaction | ok | failed | unknown | retries | tx/s | mean ms | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (name, x) in &s.transactions {
+        let l = &x.latency_ms;
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            x.ok,
+            x.failed,
+            x.unknown,
+            x.retries,
+            num(Some(x.tps), 1),
+            num(l.mean, 2),
+            num(l.p50, 2),
+            num(l.p90, 2),
+            num(l.p99, 2),
+            num(l.p999, 2),
+            num(l.max, 2)
+        );
+    }
+    if !s.standbys.is_empty() {
+        md.push_str("\n## Replication\n\n| standby | lag bytes p50 | p99 | max | lag ms p50 | p99 | max | PostgreSQL replay_lag ms p50 | p99 | max | slot retained max | wal_status |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    }
+    for (name, st) in &s.standbys {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            bytes_text(st.lag_bytes.p50),
+            bytes_text(st.lag_bytes.p99),
+            bytes_text(st.lag_bytes.max),
+            ms_from_s(st.lag_seconds.p50),
+            ms_from_s(st.lag_seconds.p99),
+            ms_from_s(st.lag_seconds.max),
+            ms_from_s(st.pg_replay_lag_s.p50),
+            ms_from_s(st.pg_replay_lag_s.p99),
+            ms_from_s(st.pg_replay_lag_s.max),
+            bytes_text(st.slot_retained_bytes_max.map(|b| b as f64)),
+            st.wal_status.as_deref().unwrap_or("-"),
+        );
+    }
+    md.push_str("\n## Load groups\n\n| group | clients | intended rate | schedule lag p99 ms | backlog | read_your_writes | max_tries |\n|---|---:|---:|---:|---:|---|---:|\n");
+    for (name, g) in &s.groups {
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            g.clients,
+            g.rate_intended
+                .map(|r| format!("{r} tx/s"))
+                .unwrap_or_else(|| "closed".into()),
+            num(g.schedule_lag_ms.as_ref().and_then(|l| l.p99), 2),
+            g.backlog
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".into()),
+            g.read_your_writes,
+            g.max_tries,
+        );
+    }
 }

@@ -25,11 +25,18 @@ pub enum Pushed {
 
 impl LsnTimeline {
     /// Add the primary's insert LSN observed at `t` (seconds).
+    ///
+    /// A position below the newest one is a new primary on a new timeline, which forked from
+    /// the old history at that position: the history up to it stays (a standby behind it is
+    /// still behind by the old primary's times), what lies beyond it is dropped.
     pub fn push(&mut self, t: f64, lsn: u64) -> Pushed {
         if let Some(&(_, last)) = self.points.back() {
             if lsn < last {
-                self.points.clear();
-                self.points.push_back((t, lsn));
+                let forked_at = self.reached_at(lsn).unwrap_or(t);
+                while self.points.back().is_some_and(|&(_, l)| l >= lsn) {
+                    self.points.pop_back();
+                }
+                self.points.push_back((forked_at.min(t), lsn));
                 return Pushed::TimelineChanged;
             }
             if lsn == last {
@@ -41,6 +48,17 @@ impl LsnTimeline {
         Pushed::Added
     }
 
+    /// When the primary reached `l` (interpolated); None outside the history.
+    fn reached_at(&self, l: u64) -> Option<f64> {
+        let i = self.points.partition_point(|&(_, lsn)| lsn < l);
+        let &(t1, l1) = self.points.get(i)?;
+        if i == 0 {
+            return (l1 == l).then_some(t1);
+        }
+        let (t0, l0) = self.points[i - 1];
+        Some(t0 + (l - l0) as f64 / (l1 - l0) as f64 * (t1 - t0))
+    }
+
     /// Seconds behind for replay LSN `l` observed at `t`; None before the first sample.
     /// Before the oldest kept point the lag is at least `t - oldest`, which is returned.
     pub fn lag_at(&self, t: f64, l: u64) -> Option<f64> {
@@ -48,13 +66,7 @@ impl LsnTimeline {
         if l >= newest || caught_up_but_for_page_header(l, newest) {
             return Some(0.0);
         }
-        let i = self.points.partition_point(|&(_, lsn)| lsn < l);
-        let (t1, l1) = self.points[i];
-        if i == 0 {
-            return Some((t - t1).max(0.0));
-        }
-        let (t0, l0) = self.points[i - 1];
-        let reached = t0 + (l - l0) as f64 / (l1 - l0) as f64 * (t1 - t0);
+        let reached = self.reached_at(l).unwrap_or(self.points[0].0);
         Some((t - reached).max(0.0))
     }
 
@@ -137,12 +149,16 @@ mod tests {
     }
 
     #[test]
-    fn timeline_change_restarts_the_history() {
+    fn a_new_timeline_carries_the_shared_history_on() {
         let mut t = timeline(&[(0.0, 1000), (1.0, 9000)]);
+        // Promoted at 5000, which the old primary reached at 0.5 s.
         assert_eq!(t.push(2.0, 5000), Pushed::TimelineChanged);
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.len(), 2);
+        // A standby at 3000 is behind since 0.25 s, on either timeline.
+        assert!((t.lag_at(2.0, 3000).unwrap() - 1.75).abs() < 1e-9);
         t.push(3.0, 6000);
-        assert!((t.lag_at(3.0, 5500).unwrap() - 0.5).abs() < 1e-9);
+        assert!((t.lag_at(3.0, 5500).unwrap() - (3.0 - 1.75)).abs() < 1e-9);
+        assert_eq!(t.lag_at(3.0, 6000), Some(0.0));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub enum Generator {
     Uniform(i64, i64),
     Zipf {
         low: i64,
+        high: i64,
         dist: Zipf<f64>,
     },
     Gaussian {
@@ -106,14 +107,25 @@ impl Generator {
                 arity(3)?;
                 let (a, b) = range()?;
                 let s = float(2)?;
-                let dist = Zipf::new((b - a + 1) as u64, s).map_err(|e| format!("'{t}': {e}"))?;
-                Ok(Generator::Zipf { low: a, dist })
+                if !(s.is_finite() && s > 0.0) {
+                    return Err(format!("'{t}': the exponent must be a positive number"));
+                }
+                let n = u64::try_from(i128::from(b) - i128::from(a) + 1)
+                    .ok()
+                    .filter(|n| *n <= 1 << 53)
+                    .ok_or_else(|| format!("'{t}': the range is too wide (at most 2^53 values)"))?;
+                let dist = Zipf::new(n, s).map_err(|e| format!("'{t}': {e}"))?;
+                Ok(Generator::Zipf {
+                    low: a,
+                    high: b,
+                    dist,
+                })
             }
             "gaussian" => {
                 arity(2)?;
                 let (a, b) = range()?;
                 let mean = (a as f64 + b as f64) / 2.0;
-                let sd = ((b - a) as f64 / 6.0).max(f64::MIN_POSITIVE);
+                let sd = ((b as f64 - a as f64) / 6.0).max(f64::MIN_POSITIVE);
                 let dist = Normal::new(mean, sd).map_err(|e| format!("'{t}': {e}"))?;
                 Ok(Generator::Gaussian {
                     low: a,
@@ -124,7 +136,7 @@ impl Generator {
             "exponential" => {
                 arity(2)?;
                 let (a, b) = range()?;
-                let mean = ((b - a) as f64 / 5.0).max(1e-9);
+                let mean = ((b as f64 - a as f64) / 5.0).max(1e-9);
                 let dist = Exp::new(1.0 / mean).map_err(|e| format!("'{t}': {e}"))?;
                 Ok(Generator::Exponential {
                     low: a,
@@ -173,12 +185,16 @@ impl Generator {
     pub fn sample(&self, rng: &mut SmallRng) -> Value {
         match self {
             Generator::Uniform(a, b) => Value::Int(rng.gen_range(*a..=*b)),
-            Generator::Zipf { low, dist } => Value::Int(low + dist.sample(rng) as i64 - 1),
+            Generator::Zipf { low, high, dist } => {
+                let k = dist.sample(rng) as i64;
+                Value::Int(low.saturating_add(k.saturating_sub(1)).clamp(*low, *high))
+            }
             Generator::Gaussian { low, high, dist } => {
                 Value::Int((dist.sample(rng).round() as i64).clamp(*low, *high))
             }
             Generator::Exponential { low, high, dist } => {
-                Value::Int((low + dist.sample(rng).floor() as i64).min(*high))
+                let k = dist.sample(rng).floor() as i64;
+                Value::Int(low.saturating_add(k).clamp(*low, *high))
             }
             Generator::Seq(counter) => Value::Int(counter.fetch_add(1, Ordering::Relaxed)),
             Generator::Text(n) => Value::Text(
@@ -190,6 +206,24 @@ impl Generator {
             ),
             Generator::Choice(values) => values[rng.gen_range(0..values.len())].clone(),
             Generator::Now => Value::now(),
+        }
+    }
+}
+
+impl Generator {
+    /// Values that stand for everything it can draw: its bounds, every choice, a text of its
+    /// length. Preflight binds them to the statement's parameter types, so a range that
+    /// cannot fit is found before the run.
+    pub fn extremes(&self) -> Vec<Value> {
+        match self {
+            Generator::Uniform(a, b) => vec![Value::Int(*a), Value::Int(*b)],
+            Generator::Zipf { low, high, .. }
+            | Generator::Gaussian { low, high, .. }
+            | Generator::Exponential { low, high, .. } => vec![Value::Int(*low), Value::Int(*high)],
+            Generator::Seq(next) => vec![Value::Int(next.load(Ordering::Relaxed))],
+            Generator::Text(n) => vec![Value::Text("x".repeat((*n).min(64)))],
+            Generator::Choice(values) => values.clone(),
+            Generator::Now => vec![Value::now()],
         }
     }
 }

@@ -4,7 +4,7 @@ pub mod generators;
 pub mod sql;
 pub mod value;
 
-use crate::cluster::SyncMode;
+use crate::pg::SyncMode;
 use generators::Generator;
 use sql::Statement;
 use std::time::Duration;
@@ -64,6 +64,9 @@ pub struct Group {
     /// Transactions (or rows, for a group that only copies) after which the group stops.
     pub stop_after: Option<u64>,
     pub stop_counts_rows: bool,
+    /// Tries per transaction: serialization failures and deadlocks are retried up to this
+    /// many tries in all, as pgbench's --max-tries (1: no retries).
+    pub max_tries: u32,
 }
 
 /// A drill action on the timeline.
@@ -87,8 +90,13 @@ pub enum Action {
     Exec {
         command: String,
         undo: Option<String>,
+        /// The command is ended (its whole process group) after this long.
+        timeout: Duration,
     },
 }
+
+/// How long an `exec` command may run unless its event says otherwise.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const ACTIONS: &[&str] = &[
     "pause_link",
@@ -119,6 +127,20 @@ pub struct Expectation {
     pub op: String,
     pub value: f64,
     pub text: String,
+}
+
+impl Expectation {
+    /// Whether `actual` meets the condition.
+    pub fn holds(&self, actual: f64) -> bool {
+        match self.op.as_str() {
+            "<" => actual < self.value,
+            "<=" => actual <= self.value,
+            ">" => actual > self.value,
+            ">=" => actual >= self.value,
+            "==" => actual == self.value,
+            _ => actual != self.value,
+        }
+    }
 }
 
 /// `[matrix]`: one run per combination; an empty list keeps what the file or lab has.

@@ -1,6 +1,7 @@
 //! The progress display on stderr: a live line on a terminal, a plain line every 5 seconds
 //! otherwise, nothing with --quiet.
 
+use crate::record::ProgressLine;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -9,17 +10,6 @@ pub struct Progress {
     tty: bool,
     total: Option<Duration>,
     ticks: u64,
-}
-
-/// What one progress line shows.
-pub struct ProgressLine {
-    pub elapsed: Duration,
-    pub tps: f64,
-    pub p99_ms: Option<f64>,
-    pub errors: u64,
-    pub warmup: bool,
-    /// Per standby: the latest (byte lag, time lag in seconds); None while it is down.
-    pub lag: Vec<(String, Option<(u64, f64)>)>,
 }
 
 fn human_bytes(b: u64) -> String {
@@ -67,7 +57,7 @@ impl Progress {
             })
             .collect();
         let text = format!(
-            "{time}  {:>9.1} tx/s  p99 {p99:>9}  errors {}{lag}{phase}",
+            "{time}  {:>9.1} ok/s  p99 {p99:>9}  errors {}{lag}{phase}",
             line.tps, line.errors
         );
         let mut err = std::io::stderr().lock();

@@ -1,5 +1,5 @@
-//! A worker's connection to one node: the client, its statements (prepared once per
-//! connection), and the session settings of the run.
+//! A node the tool reaches (an `Endpoint`) and an open connection to it (a `Conn`: the client
+//! and its statements, prepared once per connection).
 
 use anyhow::{anyhow, Result};
 use postgres_native_tls::MakeTlsConnector;
@@ -19,7 +19,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// `user@host:port/db`: for messages, without a password.
     pub fn describe(&self) -> String {
-        crate::config::describe(&self.config)
+        super::connstr::describe(&self.config)
     }
 
     /// Connect, with the run's session settings applied.
@@ -62,7 +62,7 @@ impl Endpoint {
 /// Open a connection and drive it on a background task: plain with `sslmode=disable` (the
 /// lab), else TLS when the server offers it (`prefer`, libpq's default) or insists
 /// (`require`). As libpq's `require`, the server's certificate is not verified.
-async fn open(config: &Config) -> Result<Client> {
+pub async fn open(config: &Config) -> Result<Client> {
     if config.get_ssl_mode() == SslMode::Disable {
         let (client, connection) = config.connect(NoTls).await?;
         tokio::spawn(connection);

@@ -1,0 +1,89 @@
+//! The result directory as a run writes it: every file the recorder feeds, line by line, the
+//! progress display, and summary.json replaced (write, then rename) after every interval, so a
+//! run killed at any moment leaves a summary at most about a second behind.
+
+use super::files::{EventsWriter, HlogWriter, IntervalsWriter, LagWriter};
+use super::progress::Progress;
+use super::write_atomic;
+use crate::messages::{EventRecord, StandbySample};
+use crate::record::summary::{build, RunMeta};
+use crate::record::{IntervalRow, ProgressLine, RecordedRun, Sink};
+use anyhow::Result;
+use hdrhistogram::Histogram;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Everything a run writes while it runs.
+pub struct RunFiles {
+    intervals: IntervalsWriter,
+    events: EventsWriter,
+    hlog: HlogWriter,
+    lag: LagWriter,
+    progress: Progress,
+    summary_path: PathBuf,
+    meta: RunMeta,
+    events_shown: u64,
+}
+
+impl RunFiles {
+    /// Create the files in `dir` (headers written at once).
+    pub fn create(dir: &Path, meta: RunMeta, progress: Progress) -> Result<Self> {
+        Ok(RunFiles {
+            intervals: IntervalsWriter::create(&dir.join("intervals.csv"), &meta.tx_names)?,
+            events: EventsWriter::create(&dir.join("events.csv"))?,
+            hlog: HlogWriter::create(&dir.join("latency.hlog"), &meta.tx_names, SystemTime::now())?,
+            lag: LagWriter::create(&dir.join("lag.csv"))?,
+            progress,
+            summary_path: dir.join("summary.json"),
+            meta,
+            events_shown: 0,
+        })
+    }
+}
+
+impl Sink for RunFiles {
+    fn lag(&mut self, t_s: f64, sample: &StandbySample) -> Result<()> {
+        self.lag.write(t_s, sample)
+    }
+
+    fn event(&mut self, t_s: f64, e: &EventRecord) -> Result<()> {
+        // A storm of reconnect events would drown the terminal: the file keeps them all.
+        let noisy = matches!(e.kind.as_str(), "node_down" | "node_up");
+        if !noisy || self.events_shown < 100 {
+            self.events_shown += u64::from(noisy);
+            self.progress.note(&format!(
+                "info: {t_s:>7.2}s {} {} {}",
+                e.kind, e.node, e.detail
+            ));
+        }
+        self.events.write(t_s, &e.kind, &e.node, &e.detail)
+    }
+
+    fn interval(
+        &mut self,
+        row: &IntervalRow,
+        latency: &[Histogram<u64>],
+        progress: &ProgressLine,
+    ) -> Result<()> {
+        for (i, h) in latency.iter().enumerate() {
+            self.hlog.write(i, row.start_s, row.interval_s, h)?;
+        }
+        self.lag.flush()?;
+        self.intervals.write(row)?;
+        self.progress.update(progress);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, run: &RecordedRun) -> Result<()> {
+        let summary = build(&self.meta, run, true);
+        write_atomic(&self.summary_path, &serde_json::to_vec_pretty(&summary)?)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.progress.finish();
+        self.intervals.flush()?;
+        self.events.flush()?;
+        self.hlog.flush()?;
+        self.lag.flush()
+    }
+}

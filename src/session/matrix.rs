@@ -1,0 +1,99 @@
+//! A workload with a `[matrix]`: one run per combination, each in its own result directory,
+//! then the comparison and matrix.md. The session restores the lab afterwards, whichever way
+//! the matrix ended.
+
+use super::one_run::{Outcome, Session};
+use crate::cluster::{self, Lab};
+use crate::link::protocol::Request;
+use crate::report::make_result_dir;
+use crate::workload::{Matrix, Variant, Workload};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// How the matrix ended: its directory, the failed `[expect]` lines, and the signal that
+/// stopped it, if one did.
+pub struct MatrixOutcome {
+    pub dir: PathBuf,
+    pub failures: Vec<String>,
+    pub interrupted: Option<i32>,
+}
+
+pub async fn run_matrix(
+    session: &mut Session<'_>,
+    plan: &Workload,
+    matrix: &Matrix,
+    out: Option<&Path>,
+) -> Result<MatrixOutcome> {
+    let variants = matrix.variants();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let dir_for = |leaf: &str| -> Result<PathBuf> {
+        let base = match out {
+            Some(o) => o.join(leaf),
+            None => PathBuf::from("results")
+                .join(&plan.name)
+                .join(format!("{stamp}-{leaf}")),
+        };
+        make_result_dir(Some(&base), &plan.name, None)
+    };
+    let lab = session.targets.lab.clone();
+    let mut runs: Vec<Outcome> = Vec::new();
+    let mut interrupted = None;
+    for (i, v) in variants.iter().enumerate() {
+        eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
+        apply_variant(lab.as_ref(), v).await?;
+        let mut p = plan.clone();
+        if v.synchronous_commit.is_some() {
+            p.synchronous_commit = v.synchronous_commit.clone();
+        }
+        let o = session
+            .run_one(&p, dir_for(&v.name())?, Some(v.name()))
+            .await?;
+        interrupted = o.interrupted;
+        runs.push(o);
+        if interrupted.is_some() {
+            break;
+        }
+    }
+    let failures = runs
+        .iter()
+        .flat_map(|o| {
+            let name = o.summary.variant.clone().unwrap_or_default();
+            crate::report::expect::failures(&o.summary.expect)
+                .into_iter()
+                .map(move |f| format!("{name}: {f}"))
+        })
+        .collect();
+    let dirs: Vec<PathBuf> = runs.into_iter().map(|o| o.dir).collect();
+    let matrix_dir = dir_for("matrix")?;
+    if dirs.len() >= 2 {
+        crate::report::compare::compare_runs(&dirs, Some(&matrix_dir))?;
+    }
+    crate::report::matrix::write_matrix_report(&dirs, &variants[..dirs.len()], &matrix_dir)?;
+    println!("matrix: {}", matrix_dir.join("matrix.md").display());
+    Ok(MatrixOutcome {
+        dir: matrix_dir,
+        failures,
+        interrupted,
+    })
+}
+
+/// Set the lab up for one combination: sync mode and every standby's link delay.
+async fn apply_variant(lab: Option<&Lab>, v: &Variant) -> Result<()> {
+    let Some(lab) = lab else { return Ok(()) };
+    if let Some(mode) = v.sync {
+        cluster::set_sync(lab, mode).await?;
+    }
+    if let Some(delay) = v.link_delay {
+        let state = lab.state()?;
+        for n in state.standbys() {
+            lab.links()
+                .send(&Request::Set {
+                    node: n.name.clone(),
+                    delay_us: Some(delay.as_micros() as u64),
+                    rate: None,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The layer that owns a run: it loads the plan, reaches the cluster, checks the SQL, runs the
+//! load once or once per `[matrix]` combination, handles SIGINT and SIGTERM, and puts back
+//! what the run changed on the lab, by every path out of it.
+
+mod matrix;
+mod one_run;
+mod restore;
+pub mod signals;
+mod targets;
+pub mod timeline;
+
+pub use restore::LabSnapshot;
+
+use crate::config::load_workload;
+use crate::error::{ExpectFailed, Interrupted};
+use crate::exec::preflight;
+use crate::report::make_result_dir;
+use crate::units::format_duration;
+use anyhow::Result;
+use one_run::Session;
+use signals::Signals;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What `run` was asked to do.
+pub struct RunRequest {
+    pub workload: PathBuf,
+    pub sets: Vec<String>,
+    pub duration: Option<Duration>,
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+    pub lab_dir: Option<PathBuf>,
+}
+
+/// Run a workload (or its matrix) to the end; errors carry the exit code.
+pub async fn run_workload(req: RunRequest) -> Result<()> {
+    let mut signals = Signals::install();
+    let mut sets = req.sets.clone();
+    if let Some(d) = req.duration {
+        sets.push(format!("run.duration={}", format_duration(d)));
+    }
+    let plan = load_workload(&req.workload, &sets)?;
+    let source = req.workload.display().to_string();
+    // A signal while the lab starts or the SQL is checked ends the run before it begins.
+    let prepared = async {
+        let targets = targets::resolve(&plan, req.lab_dir.as_deref()).await?;
+        targets::check_event_targets(&plan, targets.lab.as_ref())?;
+        let primary = targets.endpoints[0].connect(None).await?;
+        preflight::run_setup(&primary, &plan, &source).await?;
+        preflight::check_statements(&primary, &plan, &source).await?;
+        let snapshot = match &targets.lab {
+            Some(lab) => Some(LabSnapshot::capture(lab).await?),
+            None => None,
+        };
+        anyhow::Ok((targets, snapshot))
+    };
+    let (targets, snapshot) = tokio::select! {
+        r = prepared => r?,
+        sig = signals.next() => return Err(Interrupted::before_start(sig).into()),
+    };
+    let mut session = Session {
+        targets: &targets,
+        source: &source,
+        quiet: req.quiet,
+        signals: &mut signals,
+    };
+    let result = match plan.matrix.clone() {
+        None => single(&mut session, &plan, req.out.as_deref()).await,
+        Some(m) => matrix::run_matrix(&mut session, &plan, &m, req.out.as_deref()).await,
+    };
+    if let (Some(lab), Some(snap)) = (&targets.lab, &snapshot) {
+        if let Err(e) = snap.restore(lab).await {
+            eprintln!("warning: the lab's links or sync mode could not be put back: {e:#}");
+        }
+    }
+    let outcome = result?;
+    if let Some(sig) = outcome.interrupted {
+        return Err(Interrupted::after_run(sig, &outcome.dir).into());
+    }
+    if !outcome.failures.is_empty() {
+        return Err(ExpectFailed(format!(
+            "[expect] failed:\n  {}",
+            outcome.failures.join("\n  ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn single(
+    session: &mut Session<'_>,
+    plan: &crate::workload::Workload,
+    out: Option<&std::path::Path>,
+) -> Result<matrix::MatrixOutcome> {
+    let dir = make_result_dir(out, &plan.name, None)?;
+    let o = session.run_one(plan, dir, None).await?;
+    print!(
+        "{}",
+        crate::report::table::summary_table(&o.summary, &o.dir)
+    );
+    Ok(matrix::MatrixOutcome {
+        failures: crate::report::expect::failures(&o.summary.expect),
+        dir: o.dir,
+        interrupted: o.interrupted,
+    })
+}

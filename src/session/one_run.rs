@@ -1,0 +1,181 @@
+//! One run of a workload into one result directory: the topology, the clients, the sampler
+//! and the drill timeline, all feeding the recorder; then the summary, the `[expect]`
+//! verdicts, the charts and report.md.
+
+use super::signals::Signals;
+use super::targets::{lab_now, Targets};
+use super::timeline::Timeline;
+use crate::exec::{self, Stop};
+use crate::pg::server_info;
+use crate::record::summary::{build, GroupMeta, RunMeta, RunSummary};
+use crate::record::{self, Recorder};
+use crate::report::{expect, write_atomic, Progress, RunFiles};
+use crate::topology::Topology;
+use crate::workload::Workload;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// How one run ended.
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub summary: RunSummary,
+    /// The signal that stopped it, if one did.
+    pub interrupted: Option<i32>,
+}
+
+/// What every run of a session shares.
+pub struct Session<'a> {
+    pub targets: &'a Targets,
+    pub source: &'a str,
+    pub quiet: bool,
+    pub signals: &'a mut Signals,
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Session<'_> {
+    /// Run the load once into `dir`: results as the run goes, then summary, charts, report.md.
+    pub async fn run_one(
+        &mut self,
+        plan: &Workload,
+        dir: PathBuf,
+        variant: Option<String>,
+    ) -> Result<Outcome> {
+        let mut meta = self.meta(plan, variant).await?;
+        eprintln!("info: running {} -> {}", plan.name, dir.display());
+        let total = plan.duration.map(|d| d + plan.warmup);
+        let mut files = RunFiles::create(&dir, meta.clone(), Progress::new(self.quiet, total))?;
+        let (tx, rx) = mpsc::channel(65_536);
+        let endpoints = &self.targets.endpoints;
+        let topology = Arc::new(Topology::new(
+            endpoints
+                .iter()
+                .map(|e| (e.name.clone(), e.clone()))
+                .collect(),
+        ));
+        let plan_arc = Arc::new(plan.clone());
+        let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone()).await;
+        let origin = Instant::now();
+        let standbys: Vec<String> = endpoints.iter().skip(1).map(|e| e.name.clone()).collect();
+        let recorder = Recorder::new(
+            meta.tx_names.len(),
+            plan.groups.len(),
+            &standbys,
+            origin,
+            plan.warmup,
+        );
+        let recording =
+            tokio::spawn(async move { record::drive(recorder, rx, &mut files, origin).await });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sampler = plan.sample_every.map(|every| {
+            tokio::spawn(crate::sampler::run_sampler(
+                topology.clone(),
+                every,
+                origin,
+                tx.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        let timeline = Timeline {
+            lab: self.targets.lab.clone(),
+            topology: topology.clone(),
+            records: tx.clone(),
+        };
+        let timeline = tokio::spawn(timeline.run(plan.events.clone(), origin, stop_rx));
+        drop(tx);
+
+        let end = load.run(origin, self.signals.next()).await;
+        let _ = stop_tx.send(true);
+        if let Some(s) = sampler {
+            let _ = s.await;
+        }
+        self.finish_timeline(timeline).await;
+        let recorded = recording.await.context("the recorder stopped")??;
+
+        meta.ended_at = Some(now_text());
+        for (g, b) in meta.groups.iter_mut().zip(&end.backlog) {
+            g.backlog = *b;
+        }
+        let interrupted = match end.stop {
+            Stop::Interrupted(sig) => Some(sig),
+            _ => None,
+        };
+        let mut summary = build(&meta, &recorded, interrupted.is_some());
+        summary.expect = expect::evaluate(&plan.expect, &summary);
+        write_atomic(
+            &dir.join("summary.json"),
+            &serde_json::to_vec_pretty(&summary)?,
+        )?;
+        if let Err(e) = crate::report::render_report(&dir) {
+            eprintln!("warning: the charts and report.md could not be drawn: {e:#}");
+        }
+        Ok(Outcome {
+            dir,
+            summary,
+            interrupted,
+        })
+    }
+
+    /// The undos of the timeline still run after the load stops; a second signal (or a
+    /// minute) ends them.
+    async fn finish_timeline(&mut self, timeline: tokio::task::JoinHandle<()>) {
+        let abort = timeline.abort_handle();
+        tokio::select! {
+            _ = timeline => {}
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                abort.abort();
+                eprintln!("warning: a drill action was still running a minute after the run ended: stopped");
+            }
+            _ = self.signals.next() => {
+                abort.abort();
+                eprintln!("warning: the drill's undo actions were stopped by a second signal");
+            }
+        }
+    }
+
+    async fn meta(&self, plan: &Workload, variant: Option<String>) -> Result<RunMeta> {
+        let primary = self.targets.endpoints[0].connect(None).await?;
+        let mut server = server_info(&primary).await?;
+        drop(primary);
+        if let Some(level) = &plan.synchronous_commit {
+            server.synchronous_commit = level.clone();
+        }
+        let cluster = match &self.targets.lab {
+            Some(lab) => lab_now(lab, &self.targets.cluster).await,
+            None => self.targets.cluster.clone(),
+        };
+        Ok(RunMeta {
+            workload: plan.name.clone(),
+            description: plan.description.clone(),
+            variant,
+            source: self.source.to_string(),
+            started_at: now_text(),
+            ended_at: None,
+            warmup_s: plan.warmup.as_secs_f64(),
+            planned_duration_s: plan.duration.map(|d| d.as_secs_f64()),
+            seed: plan.seed,
+            cluster,
+            server,
+            tx_names: plan.transactions.iter().map(|t| t.name.clone()).collect(),
+            groups: plan
+                .groups
+                .iter()
+                .map(|g| GroupMeta {
+                    name: g.name.clone(),
+                    clients: g.clients,
+                    rate: g.rate,
+                    read_your_writes: g.read_your_writes,
+                    stop_after: g.stop_after,
+                    max_tries: g.max_tries,
+                    backlog: None,
+                })
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! The drill timeline: `[[event]]` actions at their times, undone after `for`, each recorded
+//! with what it did and how long it took. Lab actions and shell commands run as child
+//! processes with timeouts, never on the load's threads; a role change goes to the topology,
+//! which every client and the sampler follow.
+
+use crate::cluster::{self, Lab};
+use crate::link::protocol::Request;
+use crate::messages::{EventRecord, Record};
+use crate::topology::Topology;
+use crate::units::format_duration;
+use crate::workload::{Action, Event};
+use anyhow::{anyhow, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// The longest a lab action (promote, rejoin, start) may take before it counts as hung.
+const LAB_ACTION_LIMIT: Duration = Duration::from_secs(600);
+
+/// One step of the timeline.
+struct Step {
+    at: Duration,
+    action: Action,
+    is_undo: bool,
+}
+
+/// What the timeline works on.
+pub struct Timeline {
+    pub lab: Option<Lab>,
+    pub topology: Arc<Topology>,
+    pub records: mpsc::Sender<Record>,
+}
+
+impl Timeline {
+    /// Run the events (and their undos) in time order until the run stops. Once it stops, an
+    /// action in progress is abandoned (its processes killed) and only the undos still run,
+    /// at once, so a drill never leaves a link paused or a node stopped behind it.
+    pub async fn run(self, events: Vec<Event>, start: Instant, mut stop: watch::Receiver<bool>) {
+        let mut steps = Vec::new();
+        for e in events {
+            steps.push(Step {
+                at: e.at,
+                action: e.action.clone(),
+                is_undo: false,
+            });
+            if let Some(f) = e.for_ {
+                if let Some(undo) = self.undo_of(&e.action).await {
+                    steps.push(Step {
+                        at: e.at + f,
+                        action: undo,
+                        is_undo: true,
+                    });
+                }
+            }
+        }
+        steps.sort_by_key(|s| s.at);
+        for step in steps {
+            if !*stop.borrow() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start + step.at) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            if *stop.borrow() && !step.is_undo {
+                continue;
+            }
+            let began = Instant::now();
+            let result = if step.is_undo {
+                self.perform(&step.action).await
+            } else {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    r = self.perform(&step.action) => r,
+                    _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
+                }
+            };
+            self.record(&step, began, result).await;
+        }
+    }
+
+    async fn record(&self, step: &Step, began: Instant, result: Result<(String, String)>) {
+        let took = format_duration(began.elapsed());
+        let undo = if step.is_undo { "undo: " } else { "" };
+        let (node, detail) = match result {
+            Ok((node, d)) => (node, format!("{undo}{d} ({took})")),
+            Err(e) => (
+                target_of(&step.action),
+                format!("{undo}failed after {took}: {e:#}"),
+            ),
+        };
+        let _ = self
+            .records
+            .send(Record::Event(EventRecord {
+                at: began,
+                kind: kind_of(&step.action).into(),
+                node,
+                detail,
+            }))
+            .await;
+    }
+
+    /// The action that undoes `action` after its `for`.
+    async fn undo_of(&self, action: &Action) -> Option<Action> {
+        Some(match action {
+            Action::PauseLink(n) => Action::ResumeLink(n.clone()),
+            Action::CutLink(n) => Action::HealLink(n.clone()),
+            Action::Kill(n) => Action::Start(n.clone()),
+            Action::SetLink { node, .. } => {
+                let links = self.lab.as_ref()?.links().status().await.ok()?;
+                let l = links.into_iter().find(|l| &l.node == node)?;
+                Action::SetLink {
+                    node: node.clone(),
+                    delay: Some(Duration::from_micros(l.settings.delay_us)),
+                    rate: Some(l.settings.rate),
+                }
+            }
+            Action::SetSync(_) => Action::SetSync(self.lab.as_ref()?.state().ok()?.sync),
+            Action::Exec {
+                undo: Some(u),
+                timeout,
+                ..
+            } => Action::Exec {
+                command: u.clone(),
+                undo: None,
+                timeout: *timeout,
+            },
+            _ => return None,
+        })
+    }
+
+    fn lab(&self) -> Result<&Lab> {
+        self.lab.as_ref().ok_or_else(|| {
+            anyhow!("this action needs the lab; against another cluster use action = \"exec\"")
+        })
+    }
+
+    /// Do it: (the node it was about, what it did).
+    async fn perform(&self, action: &Action) -> Result<(String, String)> {
+        let node = target_of(action);
+        let detail = match action {
+            Action::PauseLink(n) => {
+                self.link(Request::Pause { node: n.clone() }).await?;
+                "forwarding stopped, connections kept open".into()
+            }
+            Action::ResumeLink(n) => {
+                self.link(Request::Resume { node: n.clone() }).await?;
+                "forwarding again".into()
+            }
+            Action::CutLink(n) => {
+                self.link(Request::Cut { node: n.clone() }).await?;
+                "connections reset, new ones refused".into()
+            }
+            Action::HealLink(n) => {
+                self.link(Request::Heal { node: n.clone() }).await?;
+                "connections allowed again".into()
+            }
+            Action::SetLink { node, delay, rate } => {
+                let req = Request::Set {
+                    node: node.clone(),
+                    delay_us: delay.map(|d| d.as_micros() as u64),
+                    rate: *rate,
+                };
+                self.link(req).await?;
+                format!(
+                    "delay {} rate {}",
+                    delay
+                        .map(format_duration)
+                        .unwrap_or_else(|| "unchanged".into()),
+                    rate.map(|r| format!("{r}B/s"))
+                        .unwrap_or_else(|| "unchanged".into())
+                )
+            }
+            Action::Kill(n) => {
+                cluster::kill(self.lab()?, n).await?;
+                "immediate stop".into()
+            }
+            Action::Start(n) => {
+                self.limited(cluster::start_node(self.lab()?, n)).await?;
+                "started".into()
+            }
+            Action::Promote(n) => return self.promote(n.as_deref()).await,
+            Action::Rejoin(n) => {
+                self.limited(cluster::rejoin(self.lab()?, n)).await?;
+                let _ = self.topology.rejoin(n);
+                "rewound and streaming".into()
+            }
+            Action::SetSync(mode) => {
+                self.limited(cluster::set_sync(self.lab()?, *mode)).await?;
+                format!("sync {mode}")
+            }
+            Action::Exec {
+                command, timeout, ..
+            } => {
+                let mut cmd = tokio::process::Command::new("sh");
+                cmd.arg("-c")
+                    .arg(command)
+                    .stdin(std::process::Stdio::null())
+                    .process_group(0)
+                    .kill_on_drop(true);
+                cluster::run_command(&mut cmd, &format!("`{command}`"), *timeout).await?;
+                format!("`{command}`")
+            }
+        };
+        Ok((node, detail))
+    }
+
+    async fn promote(&self, name: Option<&str>) -> Result<(String, String)> {
+        let lab = self.lab()?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => cluster::most_advanced_standby(lab).await?,
+        };
+        self.limited(cluster::promote(lab, &name, false)).await?;
+        let followed = match self.topology.promote(&name) {
+            Ok(_) => format!("; the load's writes go to {name} now"),
+            Err(why) => format!("; the load does not follow ({why})"),
+        };
+        Ok((name.clone(), format!("{name} promoted{followed}")))
+    }
+
+    async fn link(&self, req: Request) -> Result<()> {
+        self.lab()?.links().send(&req).await.map(drop)
+    }
+
+    async fn limited<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(LAB_ACTION_LIMIT, f)
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "did not finish within {}",
+                    format_duration(LAB_ACTION_LIMIT)
+                )
+            })?
+    }
+}
+
+/// The event kind for events.csv.
+fn kind_of(action: &Action) -> &'static str {
+    match action {
+        Action::PauseLink(_) => "pause_link",
+        Action::ResumeLink(_) => "resume_link",
+        Action::CutLink(_) => "cut_link",
+        Action::HealLink(_) => "heal_link",
+        Action::SetLink { .. } => "set_link",
+        Action::Kill(_) => "kill",
+        Action::Promote(_) => "promote",
+        Action::Rejoin(_) => "rejoin",
+        Action::SetSync(_) => "set_sync",
+        Action::Start(_) => "start",
+        Action::Exec { .. } => "exec",
+    }
+}
+
+/// The node an action names (empty for a cluster-wide one or an unnamed promote).
+pub fn target_of(action: &Action) -> String {
+    match action {
+        Action::PauseLink(n)
+        | Action::ResumeLink(n)
+        | Action::CutLink(n)
+        | Action::HealLink(n)
+        | Action::Kill(n)
+        | Action::Start(n)
+        | Action::Rejoin(n)
+        | Action::SetLink { node: n, .. }
+        | Action::Promote(Some(n)) => n.clone(),
+        Action::Promote(None) | Action::SetSync(_) | Action::Exec { .. } => String::new(),
+    }
+}
