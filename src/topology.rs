@@ -81,6 +81,9 @@ struct Health {
 #[derive(Debug)]
 pub struct Topology {
     tx: watch::Sender<View>,
+    /// The view's generation, readable without the channel's lock (clients check it before
+    /// every transaction).
+    generation: AtomicU64,
     health: Vec<Health>,
     origin: Instant,
 }
@@ -117,6 +120,7 @@ impl Topology {
         };
         Topology {
             tx: watch::channel(view).0,
+            generation: AtomicU64::new(0),
             health,
             origin: Instant::now(),
         }
@@ -125,6 +129,11 @@ impl Topology {
     /// The current snapshot.
     pub fn view(&self) -> View {
         self.tx.borrow().clone()
+    }
+
+    /// The current generation (bumped by every role change).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// A receiver that sees every change.
@@ -178,6 +187,7 @@ impl Topology {
                 .collect();
             v.nodes = nodes.into();
             v.generation += 1;
+            self.generation.store(v.generation, Ordering::Release);
         });
     }
 

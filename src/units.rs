@@ -81,6 +81,8 @@ pub fn format_duration(d: Duration) -> String {
         "0ms".into()
     } else if ms < 1.0 {
         format!("{}us", d.as_micros())
+    } else if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
     } else if ms < 10_000.0 {
         format!("{}ms", trim_float(ms))
     } else {
@@ -126,7 +128,9 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for d in ["0ms", "50ms", "1.5ms", "250us", "12s"] {
+        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        for d in ["0ms", "50ms", "1.5ms", "250us", "12s", "1s"] {
             let parsed = parse_duration(d).unwrap();
             assert_eq!(
                 parse_duration(&format_duration(parsed)).unwrap(),

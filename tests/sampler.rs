@@ -300,3 +300,62 @@ async fn matrix_runs_each_combination_and_compares_them() {
         .get(0);
     assert_eq!(names, "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_kill_and_promote_the_promoted_node_is_sampled_as_the_primary() {
+    let _one = SERIAL.lock().await;
+    let lab = TestLab::up(&[]);
+    let text = steady_writes("8s", 200).replace("[setup]", "[setup]").to_string()
+        + r#"
+[[event]]
+at = "2s"
+action = "kill"
+target = "primary"
+[[event]]
+at = "2.5s"
+action = "promote"
+target = "standby1"
+"#;
+    let w = workload_file(lab.tmp.path(), "failover", &text);
+    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "failover", &[]);
+    let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+    let promoted_at: f64 = events
+        .lines()
+        .find(|l| l.contains(",promote,standby1,"))
+        .and_then(|l| l.split(',').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no promote event: {events}"));
+    // The promote event is stamped when it began; the roles change when it ends.
+    let took_ms: f64 = events
+        .lines()
+        .find(|l| l.contains(",promote,"))
+        .and_then(|l| l.rsplit('(').next()?.trim_end_matches(')').trim_end_matches("ms").parse().ok())
+        .unwrap_or(2000.0);
+    let switched = promoted_at + took_ms / 1000.0 + 0.3;
+    let rows = lag_rows(&dir);
+    // standby1 is the primary after the switch: no more rows for it, so no growing lag.
+    let late_s1: Vec<_> = rows
+        .iter()
+        .filter(|(t, n, _)| n == "standby1" && *t > switched)
+        .collect();
+    assert!(late_s1.is_empty(), "standby1 sampled as a standby after its promotion: {late_s1:?}");
+    // The old primary is reported down, never with lag.
+    let old: Vec<_> = rows.iter().filter(|(t, n, _)| n == "primary" && *t > switched).collect();
+    assert!(!old.is_empty(), "the old primary should still be listed (as down)");
+    assert!(old.iter().all(|(_, _, c)| c["up"] == Some(0.0) && c["lag_s"].is_none()));
+    // standby2 follows standby1: its lag after the switch stays small (the writes go on).
+    let s2: Vec<f64> = rows
+        .iter()
+        .filter(|(t, n, _)| n == "standby2" && *t > switched + 1.0)
+        .filter_map(|(_, _, c)| c["lag_s"])
+        .collect();
+    assert!(s2.len() > 20, "{} samples of standby2", s2.len());
+    assert!(median(s2.clone()) < 0.2, "standby2's lag after the failover: {s2:?}");
+    let max_late = s2.iter().cloned().fold(0.0, f64::max);
+    assert!(max_late < 1.0, "standby2's lag kept growing: {max_late}");
+    // The WAL rate goes on, on the new timeline, with no negative step.
+    let wal: Vec<(f64, f64)> = interval_column(&dir, "wal_bytes_per_s");
+    assert!(wal.iter().filter(|(t, _)| *t > switched + 1.0).all(|(_, v)| v.is_nan() || *v > 0.0));
+    assert!(s["standbys"]["standby1"]["lag_seconds"]["max"].as_f64().unwrap() < 3.0, "{}", s["standbys"]);
+    assert!(s["standbys"].get("primary").is_none(), "{}", s["standbys"]);
+    assert!(s["transactions"]["ins"]["ok"].as_u64().unwrap() > 1000);
+}

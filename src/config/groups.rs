@@ -72,7 +72,11 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
                 return Err(src.error_at(
                     def.mix.span(),
                     &key(&format!("mix.{tx}")),
-                    format!("{weight} is not a weight: expected 0 to {MAX_WEIGHT}"),
+                    if *weight < 0 {
+                        "a weight cannot be negative".to_string()
+                    } else {
+                        format!("{weight} is too heavy a weight: at most {MAX_WEIGHT}")
+                    },
                 ));
             }
             if *weight > 0 {

@@ -135,15 +135,14 @@ impl Client {
     /// After a role change, drop every connection: the next transactions reconnect to the
     /// nodes as they are now (writes to the new primary, in sessions set up for it).
     fn follow_topology(&mut self) {
-        if !self.roles.has_changed().unwrap_or(false) {
+        // One atomic load per transaction; the view itself only when the roles changed.
+        if self.shared.topology.generation() == self.view.generation {
             return;
         }
         let view = self.roles.borrow_and_update().clone();
-        if view.generation != self.view.generation {
-            self.conns.iter_mut().for_each(|c| *c = None);
-            self.failures.iter_mut().for_each(|f| *f = 0);
-            self.last_commit_lsn = None;
-        }
+        self.conns.iter_mut().for_each(|c| *c = None);
+        self.failures.iter_mut().for_each(|f| *f = 0);
+        self.last_commit_lsn = None;
         self.view = view;
     }
 
@@ -241,8 +240,7 @@ impl Client {
                     .sqlstate
                     .as_deref()
                     .is_some_and(super::outcome::retryable)
-                && retries + 1 < group.max_tries
-                && !self.stopped();
+                && retries + 1 < group.max_tries;
             if retry {
                 retries += 1;
                 continue;
