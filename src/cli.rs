@@ -121,6 +121,35 @@ pub enum ClusterCommand {
         #[command(flatten)]
         lab: LabDir,
     },
+    /// Start a node that was stopped or killed.
+    Start {
+        node: String,
+        /// Start a former primary that was not rejoined: it comes up as a second primary
+        /// (split brain), for drills.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Replace a standby with a fresh base backup of the current primary (and a new slot):
+    /// for a standby whose slot was lost, or a former primary pg_rewind cannot bring back.
+    Rebuild {
+        node: String,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Check that every node holds the same data: once every standby has replayed the
+    /// primary's position, compare each user table's row count and content hash (in
+    /// primary-key order) on every node. Exit 3 when nodes differ.
+    Verify {
+        /// A workload file whose [cluster] to check instead of the lab
+        workload: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
 }
 
 #[derive(Debug, Args)]

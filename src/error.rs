@@ -20,17 +20,18 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// The run finished, but an `[expect]` assertion failed: exit code 3.
+/// The run finished, but a check failed (an `[expect]` assertion, `cluster verify` found
+/// nodes that differ): exit code 3.
 #[derive(Debug)]
-pub struct ExpectFailed(pub String);
+pub struct CheckFailed(pub String);
 
-impl fmt::Display for ExpectFailed {
+impl fmt::Display for CheckFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for ExpectFailed {}
+impl std::error::Error for CheckFailed {}
 
 /// The run was stopped by SIGINT or SIGTERM; its results were kept: exit code 128 + the
 /// signal (130, 143), as a shell reports a command the signal ended.
@@ -87,7 +88,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         128 + i.signal
     } else if is(|e| e.is::<UsageError>()) {
         2
-    } else if is(|e| e.is::<ExpectFailed>()) {
+    } else if is(|e| e.is::<CheckFailed>()) {
         3
     } else {
         1

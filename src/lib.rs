@@ -4,6 +4,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod consistency;
 pub mod error;
 pub mod exec;
 pub mod link;

@@ -35,16 +35,26 @@ pub struct TxSample {
     pub retries: u32,
     /// The node it ran on (an index into the run's node list).
     pub node: u8,
+    /// The client that ran it (1-based, unique in the run).
+    pub client: u32,
+    /// The key a failover drill's write inserted beside it (`pgbench_repl_keys`).
+    pub key: Option<i64>,
 }
 
 /// Something notable on the timeline: a drill action, a node going down, a fallback.
 #[derive(Debug, Clone)]
 pub struct EventRecord {
+    /// When it began.
     pub at: Instant,
     pub kind: String,
     /// The node it is about (empty when it is about no node).
     pub node: String,
     pub detail: String,
+    /// How long a drill action took (None for what was only observed); None too when it
+    /// failed.
+    pub took: Option<std::time::Duration>,
+    /// A drill action that undid an earlier one (`for`).
+    pub undo: bool,
 }
 
 /// Counters that are not transactions.
@@ -73,6 +83,8 @@ pub struct StandbySample {
     pub sync_state: Option<String>,
     pub receive_lsn: Option<u64>,
     pub replay_lsn: Option<u64>,
+    /// pg_current_wal_lsn() of a node that is out of recovery (a second primary).
+    pub current_lsn: Option<u64>,
     /// Primary's pg_current_wal_lsn() minus the replay (receive) LSN.
     pub lag_bytes: Option<u64>,
     pub receive_lag_bytes: Option<u64>,
@@ -100,6 +112,8 @@ pub struct ReplSample {
     /// pg_stat_wal (PostgreSQL 14+): records and full-page images since its last reset.
     pub wal_records: Option<i64>,
     pub wal_fpi: Option<i64>,
+    /// Size of the primary's pg_wal directory (read at most once a second).
+    pub pg_wal_bytes: Option<u64>,
     /// Every other node of the run, standbys and nodes that are down.
     pub standbys: Vec<StandbySample>,
     /// The primary's WAL position went backwards (a new primary): WAL rates restart here.

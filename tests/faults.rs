@@ -47,7 +47,11 @@ fn spawn_run(lab: &TestLab, workload: &str, out: &std::path::Path) -> Child {
 fn wait_for(path: &std::path::Path, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -129,13 +133,20 @@ async fn a_hung_exec_is_ended_at_its_timeout_and_ctrl_c_always_ends_the_run() {
     let w = workload_file(lab.tmp.path(), "hung", &steady("hung", "3s", &hung));
     let started = Instant::now();
     let (summary, dir) = lab.run_ok(w.to_str().unwrap(), "hung", &[]);
-    assert!(started.elapsed() < Duration::from_secs(40), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
     let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
     assert!(
         events.contains("exec") && events.contains("did not finish within 1s and was killed"),
         "{events}"
     );
-    assert!(processes_mentioning(&marker).is_empty(), "the hung command still runs");
+    assert!(
+        processes_mentioning(&marker).is_empty(),
+        "the hung command still runs"
+    );
     assert!(summary["transactions"]["ins"]["ok"].as_u64().unwrap() > 400);
 
     // A command with a long timeout, hung when Ctrl-C comes: the run still ends at once.
@@ -148,15 +159,25 @@ async fn a_hung_exec_is_ended_at_its_timeout_and_ctrl_c_always_ends_the_run() {
     let child = spawn_run(&lab, w.to_str().unwrap(), &dir);
     wait_for(&dir.join("intervals.csv"), Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!processes_mentioning(&marker).is_empty(), "the command should be running");
+    assert!(
+        !processes_mentioning(&marker).is_empty(),
+        "the command should be running"
+    );
     let signalled = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(signalled.elapsed() < Duration::from_secs(20), "{:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        signalled.elapsed()
+    );
     let events = std::fs::read_to_string(dir.join("events.csv")).unwrap();
     assert!(events.contains("abandoned: the run stopped"), "{events}");
-    assert!(processes_mentioning(&marker).is_empty(), "the hung command still runs");
+    assert!(
+        processes_mentioning(&marker).is_empty(),
+        "the hung command still runs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -265,7 +265,13 @@ async fn sql_rejected_at_prepare_names_transaction_and_statement() {
     let (out, dir) = lab.run(w.to_str().unwrap(), "bad3", &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    for part in ["transaction 'a'", "sql[0]", "parameter $x", "3000000000", "int4"] {
+    for part in [
+        "transaction 'a'",
+        "sql[0]",
+        "parameter $x",
+        "3000000000",
+        "int4",
+    ] {
         assert!(err.contains(part), "{part} missing: {err}");
     }
     assert!(!dir.exists());
@@ -287,21 +293,36 @@ copy = { table = "cn", rows_per_tx = 10, columns = { n = "text(5)" } }
     let (out, _) = lab.run(w.to_str().unwrap(), "bad4", &[]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("copy column n") && err.contains("numeric"), "{err}");
+    assert!(
+        err.contains("copy column n") && err.contains("numeric"),
+        "{err}"
+    );
 }
 
 #[test]
 fn numeric_extremes_are_bad_input_not_panics() {
     // Each was a panic (exit 101 with a backtrace) before the checks were bounded.
     let cases: &[(&str, &str, &str)] = &[
-        ("duration = \"1s\"", "duration = \"100000000000000000000s\"", "run.duration"),
+        (
+            "duration = \"1s\"",
+            "duration = \"100000000000000000000s\"",
+            "run.duration",
+        ),
         ("clients = 2", "clients = 2\nrate = 1e-30", "rate"),
         ("clients = 2", "clients = 2\nrate = 1e300", "rate"),
         ("clients = 2", "clients = 9223372036854775807", "clients"),
         ("mix = { a = 1 }", "mix = { a = 4294967297 }", "mix.a"),
-        ("uniform(1, 10)", "zipf(-9223372036854775808, 9223372036854775807, 1.1)", "params.x"),
+        (
+            "uniform(1, 10)",
+            "zipf(-9223372036854775808, 9223372036854775807, 1.1)",
+            "params.x",
+        ),
         ("uniform(1, 10)", "zipf(1, 10, 1e400)", "params.x"),
-        ("uniform(1, 10)", "uniform(1, 99999999999999999999)", "params.x"),
+        (
+            "uniform(1, 10)",
+            "uniform(1, 99999999999999999999)",
+            "params.x",
+        ),
         ("uniform(1, 10)", "text(18446744073709551615)", "params.x"),
     ];
     for (from, to, key) in cases {
@@ -309,7 +330,9 @@ fn numeric_extremes_are_bad_input_not_panics() {
         assert!(err.contains(key), "{to}: {err}");
         assert!(err.contains("bad.toml:"), "{to}: no line: {err}");
     }
-    let at = format!("{GOOD}\n[[event]]\nat = \"99999999999999h\"\naction = \"exec\"\ncommand = \"true\"\n");
+    let at = format!(
+        "{GOOD}\n[[event]]\nat = \"99999999999999h\"\naction = \"exec\"\ncommand = \"true\"\n"
+    );
     let err = refused(&at);
     assert!(err.contains("event[0].at") && err.contains(":14:"), "{err}");
     let err = refused(&format!(
@@ -323,5 +346,8 @@ fn numeric_extremes_are_bad_input_not_panics() {
 #[test]
 fn max_tries_is_checked() {
     let err = refused(&GOOD.replace("clients = 2", "clients = 2\nmax_tries = 0"));
-    assert!(err.contains("load 'g', max_tries") && err.contains(":7:"), "{err}");
+    assert!(
+        err.contains("load 'g', max_tries") && err.contains(":7:"),
+        "{err}"
+    );
 }

@@ -305,7 +305,9 @@ async fn matrix_runs_each_combination_and_compares_them() {
 async fn after_kill_and_promote_the_promoted_node_is_sampled_as_the_primary() {
     let _one = SERIAL.lock().await;
     let lab = TestLab::up(&[]);
-    let text = steady_writes("8s", 200).replace("[setup]", "[setup]").to_string()
+    let text = steady_writes("8s", 200)
+        .replace("[setup]", "[setup]")
+        .to_string()
         + r#"
 [[event]]
 at = "2s"
@@ -328,7 +330,14 @@ target = "standby1"
     let took_ms: f64 = events
         .lines()
         .find(|l| l.contains(",promote,"))
-        .and_then(|l| l.rsplit('(').next()?.trim_end_matches(')').trim_end_matches("ms").parse().ok())
+        .and_then(|l| {
+            l.rsplit('(')
+                .next()?
+                .trim_end_matches(')')
+                .trim_end_matches("ms")
+                .parse()
+                .ok()
+        })
         .unwrap_or(2000.0);
     let switched = promoted_at + took_ms / 1000.0 + 0.3;
     let rows = lag_rows(&dir);
@@ -337,11 +346,22 @@ target = "standby1"
         .iter()
         .filter(|(t, n, _)| n == "standby1" && *t > switched)
         .collect();
-    assert!(late_s1.is_empty(), "standby1 sampled as a standby after its promotion: {late_s1:?}");
+    assert!(
+        late_s1.is_empty(),
+        "standby1 sampled as a standby after its promotion: {late_s1:?}"
+    );
     // The old primary is reported down, never with lag.
-    let old: Vec<_> = rows.iter().filter(|(t, n, _)| n == "primary" && *t > switched).collect();
-    assert!(!old.is_empty(), "the old primary should still be listed (as down)");
-    assert!(old.iter().all(|(_, _, c)| c["up"] == Some(0.0) && c["lag_s"].is_none()));
+    let old: Vec<_> = rows
+        .iter()
+        .filter(|(t, n, _)| n == "primary" && *t > switched)
+        .collect();
+    assert!(
+        !old.is_empty(),
+        "the old primary should still be listed (as down)"
+    );
+    assert!(old
+        .iter()
+        .all(|(_, _, c)| c["up"] == Some(0.0) && c["lag_s"].is_none()));
     // standby2 follows standby1: its lag after the switch stays small (the writes go on).
     let s2: Vec<f64> = rows
         .iter()
@@ -349,13 +369,26 @@ target = "standby1"
         .filter_map(|(_, _, c)| c["lag_s"])
         .collect();
     assert!(s2.len() > 20, "{} samples of standby2", s2.len());
-    assert!(median(s2.clone()) < 0.2, "standby2's lag after the failover: {s2:?}");
+    assert!(
+        median(s2.clone()) < 0.2,
+        "standby2's lag after the failover: {s2:?}"
+    );
     let max_late = s2.iter().cloned().fold(0.0, f64::max);
     assert!(max_late < 1.0, "standby2's lag kept growing: {max_late}");
     // The WAL rate goes on, on the new timeline, with no negative step.
     let wal: Vec<(f64, f64)> = interval_column(&dir, "wal_bytes_per_s");
-    assert!(wal.iter().filter(|(t, _)| *t > switched + 1.0).all(|(_, v)| v.is_nan() || *v > 0.0));
-    assert!(s["standbys"]["standby1"]["lag_seconds"]["max"].as_f64().unwrap() < 3.0, "{}", s["standbys"]);
+    assert!(wal
+        .iter()
+        .filter(|(t, _)| *t > switched + 1.0)
+        .all(|(_, v)| v.is_nan() || *v > 0.0));
+    assert!(
+        s["standbys"]["standby1"]["lag_seconds"]["max"]
+            .as_f64()
+            .unwrap()
+            < 3.0,
+        "{}",
+        s["standbys"]
+    );
     assert!(s["standbys"].get("primary").is_none(), "{}", s["standbys"]);
     assert!(s["transactions"]["ins"]["ok"].as_u64().unwrap() > 1000);
 }

@@ -44,7 +44,11 @@ sql = [
     let (s, _) = lab.run_ok(w.to_str().unwrap(), "rt", &[]);
     let ok = s["transactions"]["copy_row"]["ok"].as_i64().unwrap();
     assert!(ok > 50, "{ok}");
-    assert_eq!(s["transactions"]["copy_row"]["failed"], 0, "{}", s["transactions"]);
+    assert_eq!(
+        s["transactions"]["copy_row"]["failed"], 0,
+        "{}",
+        s["transactions"]
+    );
     let c = lab.connect("primary").await;
     assert_eq!(one(&c, "SELECT count(*) FROM rt_src").await, ok);
     let same = one(
@@ -54,7 +58,11 @@ sql = [
     )
     .await;
     assert_eq!(same, ok, "every value came back unchanged");
-    let text = one(&c, "SELECT count(*) FROM rt_src s JOIN rt_txt t ON s.id = t.id AND s.u::text = t.t").await;
+    let text = one(
+        &c,
+        "SELECT count(*) FROM rt_src s JOIN rt_txt t ON s.id = t.id AND s.u::text = t.t",
+    )
+    .await;
     assert_eq!(text, ok, "a uuid bound to a text column is its text form");
 }
 
@@ -89,9 +97,15 @@ sql = [
     let w = workload_file(lab.tmp.path(), "r1", &text(1));
     let (s1, _) = lab.run_ok(w.to_str().unwrap(), "r1", &[]);
     let b1 = &s1["transactions"]["bump"];
-    assert!(b1["failed_by_sqlstate"]["40001"].as_u64().unwrap_or(0) > 0, "{b1}");
+    assert!(
+        b1["failed_by_sqlstate"]["40001"].as_u64().unwrap_or(0) > 0,
+        "{b1}"
+    );
     assert_eq!(b1["retries"], 0);
-    assert_eq!(one(&c, "SELECT v FROM counter1").await, b1["ok"].as_i64().unwrap());
+    assert_eq!(
+        one(&c, "SELECT v FROM counter1").await,
+        b1["ok"].as_i64().unwrap()
+    );
     // ... and with max_tries the same load commits every transaction.
     let w = workload_file(lab.tmp.path(), "r100", &text(100));
     let (s, dir) = lab.run_ok(w.to_str().unwrap(), "r100", &[]);
@@ -104,8 +118,14 @@ sql = [
         b["ok"].as_i64().unwrap(),
         "each committed transaction added exactly one"
     );
-    let per_second: f64 = interval_column(&dir, "bump.retries").iter().map(|(_, r)| r).sum();
-    assert_eq!(per_second as u64, retries, "intervals.csv counts the retries too");
+    let per_second: f64 = interval_column(&dir, "bump.retries")
+        .iter()
+        .map(|(_, r)| r)
+        .sum();
+    assert_eq!(
+        per_second as u64, retries,
+        "intervals.csv counts the retries too"
+    );
     // Latency spans every try: the slowest retried transaction took at least two tries' time.
     assert!(b["latency_ms"]["max"].as_f64().unwrap() >= 4.0, "{b}");
 }

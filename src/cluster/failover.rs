@@ -2,7 +2,7 @@
 
 use super::node::{self, StopMode};
 use super::osuser;
-use super::serverconf::{sync_standby_names, write_node_conf};
+use super::serverconf::{apply_primary_conf, write_node_conf};
 use super::state::{LabState, Role};
 use super::{require_node, status, Lab};
 use crate::error::usage;
@@ -17,35 +17,11 @@ pub async fn kill(lab: &Lab, name: &str) -> Result<()> {
     node::stop(lab, &state, name, StopMode::Immediate).await
 }
 
-/// Rewrite the primary's include file (synchronous_standby_names over the standbys that are
-/// left) and reload it, so the primary never waits for a standby that is gone.
-pub async fn apply_primary_conf(lab: &Lab, state: &LabState) -> Result<()> {
-    let primary = state.primary();
-    write_node_conf(lab, state, primary)?;
-    if node::running_pid(&lab.data_dir(&primary.name)).is_some() {
-        let client = lab
-            .conn(state, primary.port)?
-            .connect(Duration::from_secs(10))
-            .await?;
-        client.simple_query("SELECT pg_reload_conf()").await?;
-        // pg_reload_conf signals; wait until the new value is in force.
-        let want = sync_standby_names(state);
-        for _ in 0..100 {
-            let row = client
-                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
-                .await?;
-            if row.get::<_, String>(0) == want {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    Ok(())
-}
-
 /// Promote a standby: `pg_ctl promote`, re-point the links (and so the other standbys) at it,
 /// give them slots on it, and drop standbys that are gone from its synchronous_standby_names.
-pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
+/// With `wait`, return once the other standbys stream from it; without, as soon as it takes
+/// writes (a drill measures the two apart).
+pub async fn promote(lab: &Lab, name: &str, force: bool, wait: bool) -> Result<LabState> {
     let mut state = lab.state()?;
     let target = require_node(&state, name)?.clone();
     if target.role != Role::Standby {
@@ -92,8 +68,25 @@ pub async fn promote(lab: &Lab, name: &str, force: bool) -> Result<LabState> {
     lab.links()
         .send(&Request::Upstream { port: target.port })
         .await?;
-    status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    if old_running {
+        // A forced promotion: the standbys may have received the old primary's WAL past the
+        // fork and cannot follow; that is part of the split brain the drill asked for.
+        if let Err(e) = status::wait_streaming(lab, &state, Duration::from_secs(5)).await {
+            eprintln!(
+                "warning: split brain: {} still runs as a primary; {e:#}",
+                old.name
+            );
+        }
+    } else if wait {
+        status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    }
     Ok(state)
+}
+
+/// Wait until every standby that should run streams from the primary (after a promotion).
+pub async fn wait_following(lab: &Lab) -> Result<()> {
+    let state = lab.state()?;
+    status::wait_streaming(lab, &state, Duration::from_secs(60)).await
 }
 
 /// A physical slot on the primary for every standby that streams (kept if it exists).
@@ -178,17 +171,90 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     Ok(state)
 }
 
-/// Start a node that was killed (not one that must be rejoined first).
-pub async fn start_node(lab: &Lab, name: &str) -> Result<()> {
+/// Start a node that was stopped. A former primary that was not rejoined comes up as a
+/// second primary (split brain): refused unless `force` (a drill that wants one).
+pub async fn start_node(lab: &Lab, name: &str, force: bool) -> Result<()> {
     let state = lab.state()?;
     let n = require_node(&state, name)?;
-    if n.needs_rejoin {
+    if n.needs_rejoin && !force {
         return Err(usage(format!(
-            "{name} must be rejoined (`cluster rejoin {name}`), not restarted"
+            "{name} was the primary before a promotion: started as it is, it would be a second \
+             primary (split brain). `cluster rejoin {name}` makes it a standby; --force starts it anyway"
         )));
     }
     if node::running_pid(&lab.data_dir(name)).is_none() {
         node::start(lab, &state, name).await?;
+    }
+    Ok(())
+}
+
+/// Restart a running node of the lab (a setting that needs a restart).
+pub async fn restart_node(lab: &Lab, name: &str) -> Result<()> {
+    let state = lab.state()?;
+    require_node(&state, name)?;
+    node::restart(lab, &state, name).await
+}
+
+/// Replace a node's data with a fresh base backup of the current primary and a new slot, and
+/// start it as a standby: for a standby whose slot was lost (the WAL it needs is gone), or a
+/// former primary that pg_rewind cannot bring back.
+pub async fn rebuild(lab: &Lab, name: &str) -> Result<LabState> {
+    let mut state = lab.state()?;
+    require_node(&state, name)?;
+    let primary = state.primary().clone();
+    if primary.name == name {
+        return Err(usage(format!(
+            "{name} is the primary: promote a standby before rebuilding {name}"
+        )));
+    }
+    if node::running_pid(&lab.data_dir(&primary.name)).is_none() {
+        return Err(usage(format!(
+            "the primary ({}) is not running: nothing to copy from",
+            primary.name
+        )));
+    }
+    node::stop(lab, &state, name, StopMode::Fast).await?;
+    drop_slot(lab, &state, name).await?;
+    let data = lab.data_dir(name);
+    if data.exists() {
+        std::fs::remove_dir_all(&data).with_context(|| {
+            format!("cannot remove the old data of {name} ({})", data.display())
+        })?;
+    }
+    let n = state.node_mut(name).expect("checked above");
+    n.role = Role::Standby;
+    n.needs_rejoin = false;
+    lab.save(&state)?;
+    let node_state = state.node(name).expect("checked above").clone();
+    let user = node::os_user(&state)?;
+    super::lifecycle::base_backup(lab, &state, &node_state, user.as_ref()).await?;
+    node::start(lab, &state, name).await?;
+    apply_primary_conf(lab, &state).await?;
+    status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    Ok(state)
+}
+
+/// Drop a node's slot on the primary (retried while its walsender is still exiting).
+async fn drop_slot(lab: &Lab, state: &LabState, slot: &str) -> Result<()> {
+    let client = lab
+        .conn(state, state.primary().port)?
+        .connect(Duration::from_secs(10))
+        .await?;
+    for attempt in 0..50 {
+        let r = client
+            .execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await;
+        match r {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 49 && e.code().map(|c| c.code()) == Some("55006") => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot drop the slot {slot}")),
+        }
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ pub async fn up(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         if sync != state.sync {
             state.sync = sync;
             lab.save(&state)?;
-            super::failover::apply_primary_conf(lab, &state).await?;
+            super::serverconf::apply_primary_conf(lab, &state).await?;
         }
     }
     apply_link_options(lab, &state, opts).await?;
@@ -122,7 +122,7 @@ async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         base_backup(lab, &state, n, user.as_ref()).await?;
         node::start(lab, &state, &n.name).await?;
     }
-    super::failover::apply_primary_conf(lab, &state).await?;
+    super::serverconf::apply_primary_conf(lab, &state).await?;
     Ok(state)
 }
 
@@ -228,7 +228,8 @@ async fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()
     write_node_conf(lab, state, state.primary())
 }
 
-async fn base_backup(
+/// A standby's data directory from a base backup of the primary, with its own new slot.
+pub(super) async fn base_backup(
     lab: &Lab,
     state: &LabState,
     n: &NodeState,

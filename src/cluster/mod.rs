@@ -12,7 +12,10 @@ mod shaper_proc;
 pub mod state;
 pub mod status;
 
-pub use failover::{kill, most_advanced_standby, promote, rejoin, set_sync, start_node};
+pub use failover::{
+    kill, most_advanced_standby, promote, rebuild, rejoin, restart_node, set_sync, start_node,
+    wait_following,
+};
 pub use lifecycle::{destroy, down, up, UpOptions};
 pub use osuser::run as run_command;
 pub use shaper_proc::shaper_config;
@@ -116,6 +119,11 @@ impl Lab {
             dbname: state.database.clone(),
         })
     }
+}
+
+/// True when the node's postmaster runs.
+pub fn node_running(lab: &Lab, name: &str) -> bool {
+    node::running_pid(&lab.data_dir(name)).is_some()
 }
 
 /// A node name that must exist in the lab.

@@ -85,6 +85,12 @@ pub async fn stop(lab: &Lab, state: &LabState, name: &str, mode: StopMode) -> Re
     Ok(())
 }
 
+/// Restart a node (fast shutdown, then start): for settings that only a restart applies.
+pub async fn restart(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
+    stop(lab, state, name, StopMode::Fast).await?;
+    start(lab, state, name).await
+}
+
 /// The last `n` lines of a log file.
 pub fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -1,10 +1,12 @@
 //! The server configuration the lab writes: one include file per node (`pgbench-repl.conf`),
 //! rewritten whenever the node's role changes, and pg_hba.conf with scram-sha-256 only.
 
+use super::node;
 use super::state::{LabState, NodeState, Role};
 use super::Lab;
 use anyhow::{Context, Result};
 use std::path::Path;
+use std::time::Duration;
 
 pub const INCLUDE_FILE: &str = "pgbench-repl.conf";
 
@@ -78,6 +80,32 @@ pub fn sync_standby_names(state: &LabState) -> String {
         .map(|n| n.name.as_str())
         .collect();
     state.sync.standby_names(&standbys)
+}
+
+/// Rewrite the primary's include file (synchronous_standby_names over the standbys that are
+/// left) and reload it, so the primary never waits for a standby that is gone.
+pub async fn apply_primary_conf(lab: &Lab, state: &LabState) -> Result<()> {
+    let primary = state.primary();
+    write_node_conf(lab, state, primary)?;
+    if node::running_pid(&lab.data_dir(&primary.name)).is_some() {
+        let client = lab
+            .conn(state, primary.port)?
+            .connect(Duration::from_secs(10))
+            .await?;
+        client.simple_query("SELECT pg_reload_conf()").await?;
+        // pg_reload_conf signals; wait until the new value is in force.
+        let want = sync_standby_names(state);
+        for _ in 0..100 {
+            let row = client
+                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+                .await?;
+            if row.get::<_, String>(0) == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Make postgresql.conf include ours, and allow only scram-sha-256 over 127.0.0.1.

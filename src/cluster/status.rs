@@ -36,6 +36,86 @@ pub struct NodeStatus {
     pub error: Option<String>,
 }
 
+/// Two or more nodes out of recovery at once: each took writes the other does not have.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitBrain {
+    /// Where the newer timeline forked from the older one (its history file's switch point).
+    pub fork_lsn: Option<String>,
+    pub nodes: Vec<SplitSide>,
+}
+
+/// One side of a split brain.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitSide {
+    pub name: String,
+    pub timeline: Option<i64>,
+    pub lsn: Option<String>,
+    /// WAL this side wrote after the fork: the writes the other side does not have.
+    pub wal_since_fork_bytes: Option<u64>,
+}
+
+/// The nodes that answer as primaries; Some when there is more than one.
+pub async fn split_brain(lab: &Lab, state: &LabState, rows: &[NodeStatus]) -> Option<SplitBrain> {
+    let primaries: Vec<&NodeStatus> = rows
+        .iter()
+        .filter(|r| r.reachable && r.in_recovery == Some(false))
+        .collect();
+    if primaries.len() < 2 {
+        return None;
+    }
+    let newest = primaries.iter().max_by_key(|r| r.timeline.unwrap_or(0))?;
+    let fork = match newest.timeline {
+        Some(tl) => fork_lsn(lab, state, newest.port, tl).await,
+        None => None,
+    };
+    let nodes = primaries
+        .iter()
+        .map(|r| {
+            let lsn = r.current_lsn.as_deref().and_then(crate::pg::parse_lsn);
+            SplitSide {
+                name: r.name.clone(),
+                timeline: r.timeline,
+                lsn: r.current_lsn.clone(),
+                wal_since_fork_bytes: match (lsn, fork) {
+                    (Some(l), Some(f)) => Some(l.saturating_sub(f)),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    Some(SplitBrain {
+        fork_lsn: fork.map(crate::pg::format_lsn),
+        nodes,
+    })
+}
+
+/// The switch point into `timeline`, from its history file on the node at `port`.
+async fn fork_lsn(lab: &Lab, state: &LabState, port: u16, timeline: i64) -> Option<u64> {
+    let client = lab
+        .conn(state, port)
+        .ok()?
+        .connect(Duration::from_secs(3))
+        .await
+        .ok()?;
+    let file = format!("pg_wal/{timeline:08X}.history");
+    let text: String = client
+        .query_one("SELECT pg_read_file($1)", &[&file])
+        .await
+        .ok()?
+        .get(0);
+    parse_history_switch(&text)
+}
+
+/// The last line of a timeline history file: `<parent tli>\t<switch LSN>\t<reason>`.
+pub fn parse_history_switch(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .last()?
+        .split_whitespace()
+        .nth(1)
+        .and_then(crate::pg::parse_lsn)
+}
+
 /// Ask every node, then fill in what only the primary knows about its standbys.
 pub async fn collect(lab: &Lab, state: &LabState) -> Result<Vec<NodeStatus>> {
     let mut out = Vec::new();
@@ -85,8 +165,10 @@ async fn ask_node(lab: &Lab, state: &LabState, s: &mut NodeStatus) -> Result<()>
     let row = client
         .query_one(
             "SELECT pg_is_in_recovery(), \
-                    COALESCE((SELECT received_tli::int8 FROM pg_stat_wal_receiver), \
-                             (SELECT timeline_id::int8 FROM pg_control_checkpoint())), \
+                    CASE WHEN pg_is_in_recovery() \
+                      THEN COALESCE((SELECT received_tli::int8 FROM pg_stat_wal_receiver), \
+                                    (SELECT timeline_id::int8 FROM pg_control_checkpoint())) \
+                      ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END, \
                     CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, \
                     CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() END::text, \
                     CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text",
@@ -240,7 +322,46 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
     out
 }
 
+/// The split brain, loudly, under the status table.
+pub fn render_split_brain(sb: &SplitBrain) -> String {
+    let mut out = format!(
+        "\nSPLIT BRAIN: {} nodes accept writes ({}); they forked at {}\n",
+        sb.nodes.len(),
+        sb.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        sb.fork_lsn.as_deref().unwrap_or("an unknown position")
+    );
+    for n in &sb.nodes {
+        out.push_str(&format!(
+            "  {}: timeline {}, at {}, {} bytes of WAL written since the fork\n",
+            n.name,
+            n.timeline
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "?".into()),
+            n.lsn.as_deref().unwrap_or("?"),
+            n.wal_since_fork_bytes
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "?".into())
+        ));
+    }
+    out.push_str("  keep one: `cluster kill` the other, then `cluster rejoin` (pg_rewind) or `cluster rebuild` it\n");
+    out
+}
+
 /// True when the node the lab calls primary has a live postmaster.
 pub fn primary_running(lab: &Lab, state: &LabState) -> bool {
     node::running_pid(&lab.data_dir(&state.primary().name)).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn history_switch_point() {
+        let text = "1\t0/3000060\tno recovery target specified\n\n2\t0/5000000\tno recovery target specified\n";
+        assert_eq!(super::parse_history_switch(text), Some(0x500_0000));
+        assert_eq!(super::parse_history_switch(""), None);
+    }
 }

@@ -11,16 +11,22 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
             let lab = Lab::locate(lab.dir.as_deref());
             let state = lab.state()?;
             let rows = status::collect(&lab, &state).await?;
+            let split = status::split_brain(&lab, &state, &rows).await;
             if json {
                 let doc = serde_json::json!({
                     "dir": lab.dir,
                     "sync": state.sync.to_string(),
                     "server_version": state.server_version,
+                    "split_brain": split.is_some(),
+                    "split": split,
                     "nodes": rows,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", status::render_table(&rows));
+                if let Some(sb) = &split {
+                    print!("{}", status::render_split_brain(sb));
+                }
             }
             Ok(())
         }
@@ -51,10 +57,31 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
         }
         ClusterCommand::Promote { node, force, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
-            cluster::promote(&lab, &node, force).await?;
+            cluster::promote(&lab, &node, force, true).await?;
             eprintln!("info: {node} is the primary; the other running standbys stream from it");
             Ok(())
         }
+        ClusterCommand::Start { node, force, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            cluster::start_node(&lab, &node, force).await?;
+            eprintln!("info: {node} started");
+            Ok(())
+        }
+        ClusterCommand::Rebuild { node, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            let started = std::time::Instant::now();
+            cluster::rebuild(&lab, &node).await?;
+            eprintln!(
+                "info: {node} rebuilt from a fresh base backup in {:.1}s and streams",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        ClusterCommand::Verify {
+            workload,
+            json,
+            lab,
+        } => super::verify::verify(workload.as_deref(), lab.dir.as_deref(), json).await,
         ClusterCommand::Rejoin { node, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             let state = cluster::rejoin(&lab, &node).await?;

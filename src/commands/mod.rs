@@ -5,3 +5,4 @@ pub mod link;
 
 pub mod report;
 pub mod run;
+mod verify;

@@ -1,6 +1,6 @@
 //! Checking a parsed workload file and compiling it into a `Workload`.
 
-use super::drills::{build_event, build_expectation, build_matrix};
+use super::drills::{build_event, build_expectation, build_matrix, setting_name, setting_value};
 use super::file::WorkloadFile;
 use super::groups::build_groups;
 use super::source::Source;
@@ -109,6 +109,20 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         .iter()
         .map(|(path, cond)| build_expectation(src, path, cond))
         .collect::<Result<Vec<_>>>()?;
+    let server_settings = match &file.run.server_settings {
+        None => Vec::new(),
+        Some(map) => map
+            .get_ref()
+            .iter()
+            .map(|(name, value)| {
+                let key = format!("run.server_settings.{name}");
+                Ok((
+                    setting_name(src, map.span(), &key, name)?,
+                    setting_value(src, map.span(), &key, value)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
     Ok(Workload {
         name,
         description: file.description.clone(),
@@ -124,5 +138,7 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         events,
         expect,
         matrix,
+        server_settings,
+        verify: file.run.verify.unwrap_or(false),
     })
 }

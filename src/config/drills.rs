@@ -95,18 +95,64 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
         "start" => Action::Start(target()?),
         "promote" => Action::Promote(e.target.as_ref().map(|t| t.get_ref().clone())),
         "rejoin" => Action::Rejoin(target()?),
+        "rebuild" => Action::Rebuild(target()?),
         "set_sync" => {
-            let s = e.sync.as_ref().ok_or_else(|| {
-                src.error_at(
+            let mode = e
+                .sync
+                .as_ref()
+                .map(|s| {
+                    SyncMode::parse(s.get_ref())
+                        .map_err(|m| src.error_at(s.span(), &key("sync"), m))
+                })
+                .transpose()?;
+            let commit = e
+                .synchronous_commit
+                .as_ref()
+                .map(|c| {
+                    let level = c.get_ref();
+                    if SYNC_COMMIT.contains(&level.as_str()) {
+                        Ok(level.clone())
+                    } else {
+                        Err(src.error_at(
+                            c.span(),
+                            &key("synchronous_commit"),
+                            format!(
+                                "'{level}' is not a level: expected one of {}",
+                                SYNC_COMMIT.join(", ")
+                            ),
+                        ))
+                    }
+                })
+                .transpose()?;
+            if mode.is_none() && commit.is_none() {
+                return Err(src.error_at(
                     e.action.span(),
                     &key("sync"),
-                    "set_sync needs sync = \"async\" | \"first:N\" | \"any:N\"",
+                    "set_sync needs sync = \"async\" | \"first:N\" | \"any:N\" and/or synchronous_commit = \"on\" | ...",
+                ));
+            }
+            Action::SetSync { mode, commit }
+        }
+        "set_setting" => {
+            let name = e.setting.as_ref().ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("setting"),
+                    "set_setting needs setting = \"name\" and value = ...",
                 )
             })?;
-            Action::SetSync(
-                SyncMode::parse(s.get_ref())
-                    .map_err(|m| src.error_at(s.span(), &key("sync"), m))?,
-            )
+            let value = e.value.as_ref().ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("value"),
+                    "set_setting needs value = ...",
+                )
+            })?;
+            Action::SetSetting {
+                node: e.target.as_ref().map(|t| t.get_ref().clone()),
+                name: setting_name(src, name.span(), &key("setting"), name.get_ref())?,
+                value: setting_value(src, value.span(), &key("value"), value.get_ref())?,
+            }
         }
         "exec" => Action::Exec {
             command: e
@@ -179,4 +225,38 @@ pub fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Re
         value,
         text: text.to_string(),
     })
+}
+
+/// A setting's name as ALTER SYSTEM takes it (letters, digits, underscores and dots).
+pub fn setting_name(
+    src: &Source,
+    span: std::ops::Range<usize>,
+    key: &str,
+    name: &str,
+) -> Result<String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ok {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(src.error_at(span, key, format!("'{name}' is not a setting name")))
+    }
+}
+
+/// A setting's value: a string, a number or a boolean, as postgresql.conf would take it.
+pub fn setting_value(
+    src: &Source,
+    span: std::ops::Range<usize>,
+    key: &str,
+    v: &toml::Value,
+) -> Result<String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) if f.is_finite() => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
+        _ => Err(src.error_at(span, key, "expected a string, a number or true/false")),
+    }
 }

@@ -37,6 +37,9 @@ pub struct RunSection {
     pub sample_every: Option<Spanned<String>>,
     pub seed: Option<u64>,
     pub synchronous_commit: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server_settings: Option<Spanned<IndexMap<String, toml::Value>>>,
+    pub verify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -117,6 +120,9 @@ pub struct EventDef {
     pub command: Option<Spanned<String>>,
     pub undo: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub synchronous_commit: Option<Spanned<String>>,
+    pub setting: Option<Spanned<String>>,
+    pub value: Option<Spanned<toml::Value>>,
 }
 
 /// One run per combination of these values.

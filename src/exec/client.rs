@@ -30,6 +30,8 @@ pub struct GroupRuntime {
 /// What every client shares.
 pub struct Shared {
     pub plan: Arc<Workload>,
+    /// Every write also inserts a key (a failover drill).
+    pub keys: bool,
     pub topology: Arc<Topology>,
     pub router: Router,
     pub records: mpsc::Sender<Record>,
@@ -43,6 +45,8 @@ impl Shared {
             kind: kind.into(),
             node: node.into(),
             detail,
+            took: None,
+            undo: false,
         }));
     }
 
@@ -77,6 +81,8 @@ struct Client {
     failures: Vec<u32>,
     last_commit_lsn: Option<u64>,
     writes: i64,
+    /// The next key of a drill's write.
+    next_key: i64,
     stop: watch::Receiver<bool>,
     /// The roles this client's connections were opened for.
     view: View,
@@ -105,6 +111,7 @@ pub async fn run_client(
         id,
         last_commit_lsn: None,
         writes: 0,
+        next_key: 0,
         stop,
         view,
         roles,
@@ -140,8 +147,14 @@ impl Client {
             return;
         }
         let view = self.roles.borrow_and_update().clone();
-        self.conns.iter_mut().for_each(|c| *c = None);
-        self.failures.iter_mut().for_each(|f| *f = 0);
+        // Reopen the connections to nodes whose role changed (the new primary's sessions get
+        // the run's settings); the others stay.
+        for (i, conn) in self.conns.iter_mut().enumerate() {
+            if view.nodes[i].role != self.view.nodes[i].role {
+                *conn = None;
+                self.failures[i] = 0;
+            }
+        }
         self.last_commit_lsn = None;
         self.view = view;
     }
@@ -210,6 +223,8 @@ impl Client {
                 rows: done.result.rows,
                 retries: done.retries,
                 node: done.node as u8,
+                client: self.id,
+                key: done.key,
             };
             if shared.records.send(Record::Tx(sample)).await.is_err() {
                 break;
@@ -228,11 +243,15 @@ impl Client {
             .iter()
             .map(|(_, g)| g.sample(&mut self.rng))
             .collect();
+        let key = (shared.keys && tx.is_write()).then(|| {
+            self.next_key += 1;
+            self.next_key
+        });
         let mut first_start = None;
         let mut retries = 0;
         loop {
             let (node, started, result) = self
-                .try_once(tx_idx, tx, &values, copy_rows, group.read_your_writes)
+                .try_once(tx_idx, tx, &values, copy_rows, group.read_your_writes, key)
                 .await?;
             let started = *first_start.get_or_insert(started);
             let retry = result.outcome == Outcome::Failed
@@ -257,6 +276,7 @@ impl Client {
                 ended: Instant::now(),
                 result,
                 retries,
+                key,
             });
         }
     }
@@ -270,7 +290,9 @@ impl Client {
         values: &[Value],
         copy_rows: u64,
         ryw: bool,
+        key: Option<i64>,
     ) -> Option<(usize, Instant, TxResult)> {
+        let key = key.map(|k| (self.id as i32, k));
         loop {
             self.follow_topology();
             let shared = self.shared.clone();
@@ -311,10 +333,10 @@ impl Client {
                         client_writes: Value::Int(self.writes),
                     };
                     let want_lsn = ryw && tx.is_write();
-                    run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn).await
+                    run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn, key).await
                 }
                 Body::Copy(spec) => {
-                    run_copy(conn, tx_idx as u16, spec, copy_rows, &mut self.rng).await
+                    run_copy(conn, tx_idx as u16, spec, copy_rows, &mut self.rng, key).await
                 }
             };
             if conn.is_closed() {
@@ -446,6 +468,7 @@ struct Done {
     ended: Instant,
     result: TxResult,
     retries: u32,
+    key: Option<i64>,
 }
 
 fn pick(rng: &mut SmallRng, mix: &[(usize, u32)], total: u32) -> usize {

@@ -69,6 +69,7 @@ pub async fn connect_clients(
         })
         .collect();
     let shared = Arc::new(Shared {
+        keys: plan.tracks_keys(),
         plan: plan.clone(),
         topology,
         router: Router::default(),

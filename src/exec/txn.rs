@@ -73,16 +73,29 @@ impl Vars<'_> {
     }
 }
 
+/// The write a failover drill adds to every write transaction, in the same transaction: the
+/// key tells afterwards whether the transaction survived the failover.
+pub const KEY_SQL: &str = "INSERT INTO pgbench_repl_keys (client_id, seq) VALUES ($1, $2)";
+/// The statement slot of KEY_SQL in a connection's cache.
+const KEY_SLOT: (u16, u16) = (u16::MAX, 0);
+
+/// Insert the key (client, seq) in the open transaction.
+async fn insert_key(conn: &mut Conn, key: (i32, i64)) -> Result<u64, tokio_postgres::Error> {
+    let st = conn.statement(KEY_SLOT.0, KEY_SLOT.1, KEY_SQL).await?;
+    conn.client.execute(&st, &[&key.0, &key.1]).await
+}
+
 /// Run SQL statements. A single statement runs alone (autocommit, as pgbench does); several
-/// run between BEGIN and COMMIT.
+/// run between BEGIN and COMMIT, and so does one with a drill's `key` beside it.
 pub async fn run_sql(
     conn: &mut Conn,
     tx_idx: u16,
     statements: &[Statement],
     vars: &mut Vars<'_>,
     want_lsn: bool,
+    key: Option<(i32, i64)>,
 ) -> TxResult {
-    let multi = statements.len() > 1;
+    let multi = statements.len() > 1 || key.is_some();
     if multi {
         if let Err(e) = conn.client.batch_execute("BEGIN").await {
             return TxResult::error(&e, Phase::Before);
@@ -128,6 +141,11 @@ pub async fn run_sql(
         }
         return r;
     }
+    if let Some(k) = key {
+        if let Err(e) = insert_key(conn, k).await {
+            return abort(conn, multi, TxResult::error(&e, Phase::Before)).await;
+        }
+    }
     let commit = if want_lsn {
         "COMMIT; SELECT pg_current_wal_insert_lsn()::text"
     } else {
@@ -166,13 +184,43 @@ fn first_lsn(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Option<u64> {
     })
 }
 
-/// Stream `rows` generated rows with COPY ... FROM STDIN (FORMAT binary).
+/// Stream `rows` generated rows with COPY ... FROM STDIN (FORMAT binary); with a drill's
+/// `key`, inside BEGIN ... COMMIT beside the key's insert.
 pub async fn run_copy(
     conn: &mut Conn,
     tx_idx: u16,
     spec: &CopySpec,
     rows: u64,
     rng: &mut SmallRng,
+    key: Option<(i32, i64)>,
+) -> TxResult {
+    let Some(k) = key else {
+        return copy_rows(conn, tx_idx, spec, rows, rng, Phase::Commit).await;
+    };
+    if let Err(e) = conn.client.batch_execute("BEGIN").await {
+        return TxResult::error(&e, Phase::Before);
+    }
+    let copied = copy_rows(conn, tx_idx, spec, rows, rng, Phase::Before).await;
+    if copied.outcome != Outcome::Ok {
+        return abort(conn, true, copied).await;
+    }
+    if let Err(e) = insert_key(conn, k).await {
+        return abort(conn, true, TxResult::error(&e, Phase::Before)).await;
+    }
+    match conn.client.batch_execute("COMMIT").await {
+        Ok(()) => copied,
+        Err(e) => TxResult::error(&e, Phase::Commit),
+    }
+}
+
+/// The COPY itself; `end` is the phase its end is in (COMMIT when it runs alone).
+async fn copy_rows(
+    conn: &mut Conn,
+    tx_idx: u16,
+    spec: &CopySpec,
+    rows: u64,
+    rng: &mut SmallRng,
+    end: Phase,
 ) -> TxResult {
     let names: Vec<String> = spec.columns.iter().map(|(n, _)| n.clone()).collect();
     let types = match conn.copy_types(tx_idx, &spec.table, &names).await {
@@ -206,6 +254,6 @@ pub async fn run_copy(
     }
     match writer.finish().await {
         Ok(n) => TxResult::ok(n),
-        Err(e) => TxResult::error(&e, Phase::Commit),
+        Err(e) => TxResult::error(&e, end),
     }
 }

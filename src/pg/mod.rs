@@ -5,6 +5,7 @@ pub mod connstr;
 pub mod endpoint;
 pub mod lsn;
 pub mod server;
+pub mod settings;
 pub mod sync_mode;
 
 pub use connstr::{describe, parse_conninfo};

@@ -2,16 +2,18 @@
 //! every message from the workers, the sampler and the timeline; `drive` feeds it from the
 //! channel and closes an interval every second, handing rows and snapshots to a `Sink`.
 
+pub mod drills;
 mod recorder;
 mod sink;
 pub mod stats;
 pub mod summary;
 
-pub use recorder::{event, Recorder};
+pub use drills::{DrillTracker, Drills};
+pub use recorder::{event, Recorder, RecorderSetup};
 pub use sink::{Collected, IntervalRow, IntervalTx, ProgressLine, Sink};
 pub use stats::{
-    new_bytes_histogram, new_histogram, CounterTotals, Counts, RecordedRun, StandbyStats, TxStats,
-    WalStats,
+    new_bytes_histogram, new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun,
+    StandbyStats, TxStats, WalStats,
 };
 
 use crate::messages::Record;

@@ -1,8 +1,11 @@
 //! The recorder's state machine: records in, interval rows, lag rows, events and the running
 //! totals out. No I/O and no clock of its own: the caller says when an interval ends.
 
+use super::drills::DrillTracker;
 use super::sink::{IntervalRow, IntervalTx, ProgressLine, Sink};
-use super::stats::{new_histogram, CounterTotals, Counts, RecordedRun, TxStats, WalStats};
+use super::stats::{
+    new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun, TxStats, WalStats,
+};
 use crate::messages::{Counter, EventRecord, Outcome, Record, ReplSample, TxSample};
 use anyhow::Result;
 use hdrhistogram::Histogram;
@@ -22,10 +25,22 @@ struct Interval {
 /// The previous sample's WAL readings: (time, insert LSN, pg_stat_wal records, fpi).
 type WalReading = (Instant, u64, Option<i64>, Option<i64>);
 
+/// What the recorder needs to know about the run.
+pub struct RecorderSetup {
+    /// Per transaction of the workload: whether it writes (its target is the primary).
+    pub tx_writes: Vec<bool>,
+    pub groups: usize,
+    /// The run's nodes, the primary first (TxSample::node indexes them).
+    pub nodes: Vec<String>,
+    pub origin: Instant,
+    pub warmup: Duration,
+}
+
 pub struct Recorder {
     origin: Instant,
     warmup_end: Instant,
     run: RecordedRun,
+    drills: DrillTracker,
     interval: Interval,
     last_wal: Option<WalReading>,
     /// Latest (byte lag, time lag) per standby, for the progress line.
@@ -33,33 +48,31 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// `standbys`: the nodes that are standbys when the run starts.
-    pub fn new(
-        tx_count: usize,
-        groups: usize,
-        standbys: &[String],
-        origin: Instant,
-        warmup: Duration,
-    ) -> Self {
+    pub fn new(setup: RecorderSetup) -> Self {
+        let tx_count = setup.tx_writes.len();
+        let standbys: Vec<String> = setup.nodes.iter().skip(1).cloned().collect();
         let mut run = RecordedRun {
             tx: (0..tx_count).map(|_| TxStats::default()).collect(),
-            schedule_lag: (0..groups).map(|_| new_histogram()).collect(),
+            schedule_lag: (0..setup.groups).map(|_| new_histogram()).collect(),
             warmup: Counts::default(),
             counters: CounterTotals::default(),
             wal: WalStats::default(),
             standbys: Vec::new(),
             measured_s: 0.0,
             events: 0,
+            drills: Default::default(),
+            keys: Vec::new(),
         };
-        for s in standbys {
+        for s in &standbys {
             run.standby_mut(s);
         }
         Recorder {
-            origin,
-            warmup_end: origin + warmup,
+            origin: setup.origin,
+            warmup_end: setup.origin + setup.warmup,
             run,
+            drills: DrillTracker::new(setup.nodes, setup.tx_writes),
             interval: Interval {
-                start: origin,
+                start: setup.origin,
                 latency: (0..tx_count).map(|_| new_histogram()).collect(),
                 counts: vec![Counts::default(); tx_count],
                 wal_start: None,
@@ -89,7 +102,9 @@ impl Recorder {
             Record::Tx(s) => self.take_tx(s),
             Record::Event(e) => {
                 self.run.events += 1;
-                sink.event(self.t_s(e.at), &e)?;
+                let t = self.t_s(e.at);
+                self.drills.on_event(t, &e);
+                sink.event(t, &e)?;
             }
             Record::Count(c) => self.take_count(c),
             Record::Sample(s) => self.take_sample(&s, sink)?,
@@ -110,6 +125,17 @@ impl Recorder {
 
     fn take_tx(&mut self, s: TxSample) {
         let i = s.tx as usize;
+        let end_s = self.t_s(s.started) + s.latency_us as f64 / 1e6;
+        self.drills.on_tx(end_s, i, s.node as usize, s.outcome);
+        if let Some(seq) = s.key {
+            self.run.keys.push(KeyOutcome {
+                client: s.client,
+                seq,
+                acknowledged: s.outcome == Outcome::Ok,
+                unknown: s.outcome == Outcome::Unknown,
+                t_s: end_s,
+            });
+        }
         let retries = u64::from(s.retries);
         count(&mut self.interval.counts[i], s.outcome, retries);
         if s.outcome == Outcome::Ok {
@@ -143,6 +169,18 @@ impl Recorder {
         let measured = s.at >= self.warmup_end;
         self.take_wal(s, measured);
         let t = self.t_s(s.at);
+        if let Some(nodes) = self.drills.on_sample(t, s) {
+            self.run.events += 1;
+            let detail = format!(
+                "{} nodes accept writes at once ({}): each takes writes the other does not have",
+                nodes.len(),
+                nodes.join(", ")
+            );
+            sink.event(
+                t,
+                &event(s.at, "split_brain", &nodes[1..].join(" "), &detail),
+            )?;
+        }
         for sb in &s.standbys {
             sink.lag(t, sb)?;
             let is_standby = sb.in_recovery == Some(true);
@@ -290,6 +328,7 @@ impl Recorder {
         self.interval.wal_start = self.interval.wal_end;
         self.interval.start = now;
         self.run.measured_s = now.saturating_duration_since(self.warmup_end).as_secs_f64();
+        self.run.drills = self.drills.summary(self.t_s(now));
         Ok(())
     }
 }
@@ -310,5 +349,7 @@ pub fn event(at: Instant, kind: &str, node: &str, detail: &str) -> EventRecord {
         kind: kind.into(),
         node: node.into(),
         detail: detail.into(),
+        took: None,
+        undo: false,
     }
 }

@@ -124,6 +124,17 @@ impl Default for WalStats {
     }
 }
 
+/// A failover drill's write: which key, and how its transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyOutcome {
+    pub client: u32,
+    pub seq: i64,
+    pub acknowledged: bool,
+    pub unknown: bool,
+    /// When it ended, seconds since the start.
+    pub t_s: f64,
+}
+
 /// Everything measured so far; the recorder's snapshot for summaries.
 #[derive(Debug, Clone)]
 pub struct RecordedRun {
@@ -137,6 +148,10 @@ pub struct RecordedRun {
     /// Seconds of the measured part so far.
     pub measured_s: f64,
     pub events: u64,
+    /// What the drills measured so far (the whole run, warmup included).
+    pub drills: super::drills::Drills,
+    /// Every keyed write of a failover drill.
+    pub keys: Vec<KeyOutcome>,
 }
 
 impl RecordedRun {

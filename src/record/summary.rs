@@ -2,7 +2,9 @@
 //! `compare`, `[matrix]` and the printed table. `tps` is ok transactions per second
 //! everywhere; retries are counted apart from failures. No passwords.
 
+pub use super::drills::{Drills, Failover, Interruption, KeyCounts, Milestone, SplitBrainSeen};
 use super::stats::RecordedRun;
+use crate::consistency::VerifyReport;
 use crate::pg::ServerInfo;
 use hdrhistogram::Histogram;
 use indexmap::IndexMap;
@@ -41,6 +43,12 @@ pub struct RunSummary {
     pub read_your_writes: RywCounts,
     /// Events on the timeline (events.csv rows).
     pub events: u64,
+    /// What the drills measured (DESIGN section 7).
+    #[serde(default)]
+    pub drills: Drills,
+    /// `[run] verify = true`: every node compared at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyReport>,
     /// `[expect]` verdicts, in the file's order.
     #[serde(default)]
     pub expect: Vec<Verdict>,
@@ -183,6 +191,9 @@ pub struct StandbySummary {
     pub down_samples: u64,
     pub slot_retained_bytes_max: Option<u64>,
     pub wal_status: Option<String>,
+    /// After its (last) interruption: see `drills.interruption`.
+    #[serde(default)]
+    pub catch_up_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -344,6 +355,11 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> RunSummary
                 down_samples: st.down_samples,
                 slot_retained_bytes_max: st.slot_retained_max,
                 wal_status: st.wal_status_last.clone(),
+                catch_up_s: run
+                    .drills
+                    .interruption
+                    .get(&st.name)
+                    .and_then(|i| i.catch_up_s),
             };
             (st.name.clone(), s)
         })
@@ -386,6 +402,8 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> RunSummary
             would_have_been_stale: c.ryw_waited + c.ryw_fallback,
         },
         events: run.events,
+        drills: run.drills.clone(),
+        verify: None,
         expect: Vec::new(),
     }
 }
@@ -413,12 +431,21 @@ impl RunSummary {
     /// The number at `a.b.c` (keys may contain dots: the longest match wins).
     pub fn number_at(&self, path: &str) -> Option<f64> {
         let doc = serde_json::to_value(self).ok()?;
-        lookup(&doc, path).and_then(serde_json::Value::as_f64)
+        lookup(&doc, path).and_then(number)
     }
 
     /// The transaction names, in the order of the workload.
     pub fn tx_names(&self) -> Vec<String> {
         self.transactions.keys().cloned().collect()
+    }
+}
+
+/// A JSON value as a number: numbers as they are, true/false as 1/0 (so `[expect]` can say
+/// `"drills.interruption.standby1.slot_lost" = "== 1"`).
+pub fn number(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        other => other.as_f64(),
     }
 }
 

@@ -15,6 +15,8 @@ fn tx(at: Instant, tx: u16, outcome: Outcome, latency_ms: u64, retries: u32) -> 
         rows: 1,
         retries,
         node: 0,
+        client: 1,
+        key: None,
     })
 }
 
@@ -28,6 +30,7 @@ fn sample(at: Instant, primary: &str, insert: u64, standbys: Vec<StandbySample>)
         current_lsn: Some(insert),
         wal_records: None,
         wal_fpi: None,
+        pg_wal_bytes: None,
         standbys,
         timeline_changed: false,
     }))
@@ -45,7 +48,13 @@ fn standby(name: &str, lag_bytes: u64, lag_s: f64) -> StandbySample {
 }
 
 fn recorder(origin: Instant, warmup: Duration) -> Recorder {
-    Recorder::new(2, 1, &["standby1".to_string()], origin, warmup)
+    Recorder::new(RecorderSetup {
+        tx_writes: vec![true, false],
+        groups: 1,
+        nodes: vec!["primary".into(), "standby1".into()],
+        origin,
+        warmup,
+    })
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,7 +9,8 @@ pub fn evaluate(expect: &[Expectation], summary: &RunSummary) -> Vec<Verdict> {
     expect
         .iter()
         .map(|e| {
-            let actual = crate::record::summary::lookup(&doc, &e.path).and_then(|v| v.as_f64());
+            let actual = crate::record::summary::lookup(&doc, &e.path)
+                .and_then(crate::record::summary::number);
             Verdict {
                 path: e.path.clone(),
                 condition: e.text.clone(),

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod compare;
+mod drills_md;
 pub mod expect;
 mod files;
 pub mod load;

@@ -243,6 +243,7 @@ pub fn report_markdown(data: &ResultData) -> String {
     }
     words(&mut md, s);
     tables(&mut md, s);
+    md.push_str(&super::drills_md::drills_markdown(s));
     if !data.events.is_empty() {
         md.push_str("\n## Events\n\n| t (s) | event | node | detail |\n|---:|---|---|---|\n");
         for (t, kind, node, detail) in data.events.iter().take(200) {
@@ -285,6 +286,11 @@ pub fn report_markdown(data: &ResultData) -> String {
 fn words(md: &mut String, s: &RunSummary) {
     md.push_str("## In words\n\n");
     let t = &s.total;
+    let read_only: u64 = s
+        .transactions
+        .values()
+        .filter_map(|x| x.failed_by_sqlstate.get("25006"))
+        .sum();
     let retries = if t.retries > 0 {
         format!(
             "; {} retries of serialization failures and deadlocks",
@@ -298,6 +304,12 @@ fn words(md: &mut String, s: &RunSummary) {
         "- {} transactions committed ({} tx/s); {} failed; {} ended unknown (the connection broke during COMMIT){retries}.",
         t.ok, num(Some(t.tps), 1), t.failed, t.unknown
     );
+    if read_only > 0 {
+        let _ = writeln!(
+            md,
+            "- {read_only} writes sent to a standby were refused as read-only (SQLSTATE 25006)."
+        );
+    }
     let w = &s.wal;
     if w.bytes.is_some() {
         let fpi = w

@@ -86,7 +86,8 @@ impl SampleBuilder {
     }
 
     /// One sample from the primary's answer (the full or light query's JSON) and each other
-    /// node's answer (pg_is_in_recovery, receive LSN, replay LSN); None = it did not answer.
+    /// node's answer (pg_is_in_recovery, receive LSN, replay LSN, and its own WAL position when
+    /// it is out of recovery); None = it did not answer.
     pub fn build(
         &mut self,
         primary_name: &str,
@@ -106,6 +107,7 @@ impl SampleBuilder {
             current_lsn: None,
             wal_records: None,
             wal_fpi: None,
+            pg_wal_bytes: None,
             standbys: Vec::with_capacity(others.len()),
             timeline_changed: false,
         };
@@ -170,6 +172,7 @@ impl SampleBuilder {
             s.in_recovery = col(0).map(|v| v == "true");
             s.receive_lsn = col(1).as_deref().and_then(parse_lsn);
             s.replay_lsn = col(2).as_deref().and_then(parse_lsn);
+            s.current_lsn = col(3).as_deref().and_then(parse_lsn);
             // A node that is not in recovery is no standby: no lag to speak of.
             if s.in_recovery == Some(true) {
                 if let Some(r) = s.replay_lsn {

@@ -12,7 +12,7 @@ pub mod timeline;
 use crate::messages::Record;
 use crate::topology::Topology;
 use build::SampleBuilder;
-use probe::{Probe, STANDBY_QUERY};
+use probe::{Probe, STANDBY_QUERY, WAL_DIR_QUERY};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -20,6 +20,37 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 /// pg_stat_replication, slots and pg_stat_wal are read at most this often.
 const FULL_EVERY: Duration = Duration::from_millis(100);
+
+/// The primary's pg_wal size, read at most once a second and carried forward; given up when
+/// the server refuses (pg_ls_waldir needs superuser or pg_monitor).
+#[derive(Default)]
+struct WalDir {
+    last: Option<(usize, Instant, Option<u64>)>,
+    refused: bool,
+}
+
+impl WalDir {
+    async fn read(&mut self, primary: &mut Probe, node: usize) -> Option<u64> {
+        if self.refused {
+            return None;
+        }
+        if let Some((n, at, v)) = self.last {
+            if n == node && at.elapsed() < Duration::from_secs(1) {
+                return v;
+            }
+        }
+        let v = match primary.ask(WAL_DIR_QUERY).await {
+            Some((_, cols)) => cols.first().cloned().flatten().and_then(|t| t.parse().ok()),
+            None if primary.refused(WAL_DIR_QUERY) => {
+                self.refused = true;
+                None
+            }
+            None => None,
+        };
+        self.last = Some((node, Instant::now(), v));
+        v
+    }
+}
 
 /// Sample until the run stops. Never fails: a node that does not answer is recorded as down.
 pub async fn run_sampler(
@@ -37,6 +68,7 @@ pub async fn run_sampler(
         .collect();
     let mut builder = SampleBuilder::new(origin);
     let mut last_full: Option<(usize, Instant)> = None;
+    let mut wal_dir = WalDir::default();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
@@ -66,7 +98,8 @@ pub async fn run_sampler(
         let names = (0..view.len())
             .filter(|i| *i != p)
             .map(|i| view.name(i).to_string());
-        let sample = builder.build(view.name(p), answer, names.zip(answers).collect());
+        let mut sample = builder.build(view.name(p), answer, names.zip(answers).collect());
+        sample.pg_wal_bytes = wal_dir.read(&mut probes[p], p).await;
         if let Some(tl) = sample.timeline {
             topology.observe_timeline(tl);
         }

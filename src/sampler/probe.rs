@@ -38,7 +38,11 @@ pub const PRIMARY_QUERY_LIGHT: &str = "SELECT json_build_object(\
 
 /// Asked of every node that is not the primary, directly (never through the link shaper).
 pub const STANDBY_QUERY: &str = "SELECT pg_is_in_recovery()::text, \
- pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text";
+ pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
+ CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END";
+
+/// The size of pg_wal on the primary (superuser or pg_monitor; read at most once a second).
+pub const WAL_DIR_QUERY: &str = "SELECT sum(size)::text FROM pg_ls_waldir()";
 
 /// The full primary query for a server version (`server_version_num`): pg_stat_wal exists
 /// from 14 on. An unknown version gets the query that works everywhere.
@@ -56,6 +60,8 @@ pub struct Probe {
     /// `server_version_num` of the server behind the open connection.
     pub version_num: Option<i32>,
     prepared: Vec<(&'static str, tokio_postgres::Statement)>,
+    /// Queries the server refused (an error with a SQLSTATE, e.g. no permission).
+    refused: Vec<&'static str>,
 }
 
 /// One answer: when (the midpoint of the round trip) and the columns as text.
@@ -68,7 +74,13 @@ impl Probe {
             conn: None,
             version_num: None,
             prepared: Vec::new(),
+            refused: Vec::new(),
         }
+    }
+
+    /// The server refused this query the last time it was asked.
+    pub fn refused(&self, sql: &'static str) -> bool {
+        self.refused.contains(&sql)
     }
 
     async fn ensure_connected(&mut self) -> Option<()> {
@@ -118,6 +130,8 @@ impl Probe {
                 Err(e) => {
                     if e.is_closed() {
                         self.conn = None;
+                    } else if e.code().is_some() {
+                        self.refused.push(sql);
                     }
                     return None;
                 }
@@ -128,7 +142,10 @@ impl Probe {
             tokio::time::timeout(Duration::from_secs(2), conn.client.query(&statement, &[])).await;
         let rows = match rows {
             Ok(Ok(rows)) => rows,
-            Ok(Err(e)) if e.code().is_some() && !e.is_closed() => return None,
+            Ok(Err(e)) if e.code().is_some() && !e.is_closed() => {
+                self.refused.push(sql);
+                return None;
+            }
             _ => {
                 self.conn = None;
                 return None;

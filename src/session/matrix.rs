@@ -58,7 +58,7 @@ pub async fn run_matrix(
         .iter()
         .flat_map(|o| {
             let name = o.summary.variant.clone().unwrap_or_default();
-            crate::report::expect::failures(&o.summary.expect)
+            super::one_run::failures(&o.summary)
                 .into_iter()
                 .map(move |f| format!("{name}: {f}"))
         })

@@ -2,17 +2,20 @@
 //! load once or once per `[matrix]` combination, handles SIGINT and SIGTERM, and puts back
 //! what the run changed on the lab, by every path out of it.
 
+mod keys;
 mod matrix;
 mod one_run;
 mod restore;
+pub mod settings;
 pub mod signals;
 mod targets;
 pub mod timeline;
 
 pub use restore::LabSnapshot;
+use settings::SettingsSnapshot;
 
 use crate::config::load_workload;
-use crate::error::{ExpectFailed, Interrupted};
+use crate::error::{CheckFailed, Interrupted};
 use crate::exec::preflight;
 use crate::report::make_result_dir;
 use crate::units::format_duration;
@@ -44,10 +47,14 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     // A signal while the lab starts or the SQL is checked ends the run before it begins.
     let prepared = async {
         let targets = targets::resolve(&plan, req.lab_dir.as_deref()).await?;
-        targets::check_event_targets(&plan, targets.lab.as_ref())?;
+        targets::check_event_targets(&plan, &targets)?;
         let primary = targets.endpoints[0].connect(None).await?;
         preflight::run_setup(&primary, &plan, &source).await?;
         preflight::check_statements(&primary, &plan, &source).await?;
+        if plan.tracks_keys() {
+            keys::create_table(&primary).await?;
+        }
+        drop(primary);
         let snapshot = match &targets.lab {
             Some(lab) => Some(LabSnapshot::capture(lab).await?),
             None => None,
@@ -58,6 +65,27 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         r = prepared => r?,
         sig = signals.next() => return Err(Interrupted::before_start(sig).into()),
     };
+    // Not cancelled by a signal: once a setting changes, it is put back. A signal that comes
+    // meanwhile stops the run as soon as it starts.
+    let mut settings = SettingsSnapshot::empty();
+    let applied = async {
+        settings
+            .apply_run_settings(
+                &targets.endpoints,
+                targets.lab.as_ref(),
+                &plan.server_settings,
+                &source,
+            )
+            .await?;
+        settings
+            .capture(&targets.endpoints, &plan.changed_settings())
+            .await
+    }
+    .await;
+    if let Err(e) = applied {
+        let _ = settings.restore(targets.lab.as_ref()).await;
+        return Err(e);
+    }
     let mut session = Session {
         targets: &targets,
         source: &source,
@@ -73,13 +101,16 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
             eprintln!("warning: the lab's links or sync mode could not be put back: {e:#}");
         }
     }
+    if let Err(e) = settings.restore(targets.lab.as_ref()).await {
+        eprintln!("warning: the server settings the run changed could not all be put back: {e:#}");
+    }
     let outcome = result?;
     if let Some(sig) = outcome.interrupted {
         return Err(Interrupted::after_run(sig, &outcome.dir).into());
     }
     if !outcome.failures.is_empty() {
-        return Err(ExpectFailed(format!(
-            "[expect] failed:\n  {}",
+        return Err(CheckFailed(format!(
+            "checks failed:\n  {}",
             outcome.failures.join("\n  ")
         ))
         .into());

@@ -2,13 +2,15 @@
 //! and the drill timeline, all feeding the recorder; then the summary, the `[expect]`
 //! verdicts, the charts and report.md.
 
+use super::keys;
 use super::signals::Signals;
 use super::targets::{lab_now, Targets};
 use super::timeline::Timeline;
+use crate::consistency::verify;
 use crate::exec::{self, Stop};
-use crate::pg::server_info;
+use crate::pg::{server_info, Endpoint};
 use crate::record::summary::{build, GroupMeta, RunMeta, RunSummary};
-use crate::record::{self, Recorder};
+use crate::record::{self, Recorder, RecorderSetup};
 use crate::report::{expect, write_atomic, Progress, RunFiles};
 use crate::topology::Topology;
 use crate::workload::Workload;
@@ -59,17 +61,19 @@ impl Session<'_> {
                 .map(|e| (e.name.clone(), e.clone()))
                 .collect(),
         ));
+        if plan.tracks_keys() {
+            keys::truncate(&endpoints[0].connect(None).await?).await?;
+        }
         let plan_arc = Arc::new(plan.clone());
         let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone()).await;
         let origin = Instant::now();
-        let standbys: Vec<String> = endpoints.iter().skip(1).map(|e| e.name.clone()).collect();
-        let recorder = Recorder::new(
-            meta.tx_names.len(),
-            plan.groups.len(),
-            &standbys,
+        let recorder = Recorder::new(RecorderSetup {
+            tx_writes: plan.transactions.iter().map(|t| t.is_write()).collect(),
+            groups: plan.groups.len(),
+            nodes: endpoints.iter().map(|e| e.name.clone()).collect(),
             origin,
-            plan.warmup,
-        );
+            warmup: plan.warmup,
+        });
         let recording =
             tokio::spawn(async move { record::drive(recorder, rx, &mut files, origin).await });
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -107,6 +111,30 @@ impl Session<'_> {
             _ => None,
         };
         let mut summary = build(&meta, &recorded, interrupted.is_some());
+        let view = topology.view();
+        let primary = view.primary().map(|p| view.nodes[p].endpoint.clone());
+        if let (true, Some(f), Some(p)) = (
+            plan.tracks_keys(),
+            summary.drills.failover.as_mut(),
+            &primary,
+        ) {
+            match async { keys::read(&p.connect(None).await?).await }.await {
+                Ok(present) => f.keys = keys::count(&recorded.keys, &present),
+                Err(e) => eprintln!(
+                    "warning: the failover's keys could not be read on {}: {e:#}",
+                    p.name
+                ),
+            }
+        }
+        if plan.verify && interrupted.is_none() {
+            let nodes: Vec<Endpoint> = view
+                .primary()
+                .into_iter()
+                .chain(view.standbys())
+                .map(|i| view.nodes[i].endpoint.clone())
+                .collect();
+            summary.verify = Some(verify(&nodes, Duration::from_secs(60)).await?);
+        }
         summary.expect = expect::evaluate(&plan.expect, &summary);
         write_atomic(
             &dir.join("summary.json"),
@@ -178,4 +206,21 @@ impl Session<'_> {
                 .collect(),
         })
     }
+}
+
+/// The checks a run failed: its `[expect]` lines, and `verify` when the nodes differ.
+pub fn failures(summary: &RunSummary) -> Vec<String> {
+    let mut out = expect::failures(&summary.expect);
+    if let Some(v) = summary.verify.as_ref().filter(|v| !v.consistent) {
+        out.push(format!(
+            "verify: the nodes differ: {}",
+            v.differences.join("; ")
+        ));
+        out.extend(
+            v.behind
+                .iter()
+                .map(|n| format!("verify: {n} did not catch up")),
+        );
+    }
+    out
 }

@@ -103,21 +103,36 @@ pub async fn lab_now(lab: &Lab, cluster: &ClusterInfo) -> ClusterInfo {
     }
 }
 
-/// Drill actions that name a node must name one of the lab's.
-pub fn check_event_targets(plan: &Workload, lab: Option<&Lab>) -> Result<()> {
+/// Drill actions that name a node must name one of the run's; actions that drive the lab's
+/// processes or links need the lab.
+pub fn check_event_targets(plan: &Workload, targets: &Targets) -> Result<()> {
+    use crate::workload::Action;
     for (i, e) in plan.events.iter().enumerate() {
         let node = super::timeline::target_of(&e.action);
-        if matches!(e.action, crate::workload::Action::Exec { .. }) {
-            continue;
-        }
-        let Some(lab) = lab else {
+        let sql_only = matches!(
+            e.action,
+            Action::Exec { .. } | Action::SetSetting { .. } | Action::SetSync { mode: None, .. }
+        );
+        if !sql_only && targets.lab.is_none() {
             return Err(usage(format!(
                 "event[{i}]: this action needs the lab; against a [cluster] use action = \"exec\""
             )));
-        };
-        if !node.is_empty() {
-            cluster::require_node(&lab.state()?, &node)
-                .map_err(|e| usage(format!("event[{i}].target: {e}")))?;
+        }
+        if !node.is_empty() && !targets.endpoints.iter().any(|n| n.name == node) {
+            match &targets.lab {
+                Some(lab) => {
+                    cluster::require_node(&lab.state()?, &node)
+                        .map_err(|e| usage(format!("event[{i}].target: {e}")))?;
+                }
+                None => {
+                    let names: Vec<&str> =
+                        targets.endpoints.iter().map(|n| n.name.as_str()).collect();
+                    return Err(usage(format!(
+                        "event[{i}].target: no node '{node}' (nodes: {})",
+                        names.join(", ")
+                    )));
+                }
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! processes with timeouts, never on the load's threads; a role change goes to the topology,
 //! which every client and the sampler follow.
 
+use super::settings;
 use crate::cluster::{self, Lab};
 use crate::link::protocol::Request;
 use crate::messages::{EventRecord, Record};
@@ -75,27 +76,60 @@ impl Timeline {
                     _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
                 }
             };
+            let promoted = matches!(step.action, Action::Promote(_)) && result.is_ok();
             self.record(&step, began, result).await;
+            if promoted {
+                // The load writes to the new primary already; the other standbys follow it now.
+                let began = Instant::now();
+                let follow = self
+                    .limited(async { cluster::wait_following(self.lab()?).await })
+                    .await
+                    .map(|()| {
+                        (
+                            String::new(),
+                            "every running standby streams from the new primary".to_string(),
+                        )
+                    });
+                self.record_kind("standbys_follow", false, began, follow, String::new())
+                    .await;
+            }
         }
     }
 
     async fn record(&self, step: &Step, began: Instant, result: Result<(String, String)>) {
-        let took = format_duration(began.elapsed());
-        let undo = if step.is_undo { "undo: " } else { "" };
-        let (node, detail) = match result {
-            Ok((node, d)) => (node, format!("{undo}{d} ({took})")),
+        let node = target_of(&step.action);
+        self.record_kind(kind_of(&step.action), step.is_undo, began, result, node)
+            .await;
+    }
+
+    async fn record_kind(
+        &self,
+        kind: &str,
+        is_undo: bool,
+        began: Instant,
+        result: Result<(String, String)>,
+        node_if_failed: String,
+    ) {
+        let elapsed = began.elapsed();
+        let took = format_duration(elapsed);
+        let undo = if is_undo { "undo: " } else { "" };
+        let (node, detail, took) = match result {
+            Ok((node, d)) => (node, format!("{undo}{d} ({took})"), Some(elapsed)),
             Err(e) => (
-                target_of(&step.action),
+                node_if_failed,
                 format!("{undo}failed after {took}: {e:#}"),
+                None,
             ),
         };
         let _ = self
             .records
             .send(Record::Event(EventRecord {
                 at: began,
-                kind: kind_of(&step.action).into(),
+                kind: kind.into(),
                 node,
                 detail,
+                took,
+                undo: is_undo,
             }))
             .await;
     }
@@ -115,7 +149,21 @@ impl Timeline {
                     rate: Some(l.settings.rate),
                 }
             }
-            Action::SetSync(_) => Action::SetSync(self.lab.as_ref()?.state().ok()?.sync),
+            Action::SetSync { mode, commit } => Action::SetSync {
+                mode: match mode {
+                    Some(_) => Some(self.lab.as_ref()?.state().ok()?.sync),
+                    None => None,
+                },
+                commit: match commit {
+                    Some(_) => Some(self.current_setting(None, "synchronous_commit").await?),
+                    None => None,
+                },
+            },
+            Action::SetSetting { node, name, .. } => Action::SetSetting {
+                node: node.clone(),
+                name: name.clone(),
+                value: self.current_setting(node.as_deref(), name).await?,
+            },
             Action::Exec {
                 undo: Some(u),
                 timeout,
@@ -176,7 +224,8 @@ impl Timeline {
                 "immediate stop".into()
             }
             Action::Start(n) => {
-                self.limited(cluster::start_node(self.lab()?, n)).await?;
+                self.limited(cluster::start_node(self.lab()?, n, true))
+                    .await?;
                 "started".into()
             }
             Action::Promote(n) => return self.promote(n.as_deref()).await,
@@ -185,9 +234,57 @@ impl Timeline {
                 let _ = self.topology.rejoin(n);
                 "rewound and streaming".into()
             }
-            Action::SetSync(mode) => {
-                self.limited(cluster::set_sync(self.lab()?, *mode)).await?;
-                format!("sync {mode}")
+            Action::SetSync { mode, commit } => {
+                let mut did = Vec::new();
+                if let Some(mode) = mode {
+                    self.limited(cluster::set_sync(self.lab()?, *mode)).await?;
+                    did.push(format!("sync {mode}"));
+                }
+                if let Some(level) = commit {
+                    let primary = self.endpoint(None)?;
+                    let change = self
+                        .limited(settings::apply_on(
+                            &primary,
+                            self.lab.as_ref(),
+                            "synchronous_commit",
+                            level,
+                        ))
+                        .await?;
+                    did.push(format!(
+                        "synchronous_commit {} on {} (was {})",
+                        level, primary.name, change.previous
+                    ));
+                }
+                did.join(", ")
+            }
+            Action::SetSetting {
+                node: target,
+                name,
+                value,
+            } => {
+                let endpoint = self.endpoint(target.as_deref())?;
+                let change = self
+                    .limited(settings::apply_on(
+                        &endpoint,
+                        self.lab.as_ref(),
+                        name,
+                        value,
+                    ))
+                    .await?;
+                let how = if change.needs_restart {
+                    "restarted"
+                } else {
+                    "reloaded"
+                };
+                format!(
+                    "{name} = {value} on {} (was {}; {how})",
+                    endpoint.name, change.previous
+                )
+            }
+            Action::Rebuild(n) => {
+                self.limited(cluster::rebuild(self.lab()?, n)).await?;
+                let _ = self.topology.rejoin(n);
+                "fresh base backup, new slot, streaming".into()
             }
             Action::Exec {
                 command, timeout, ..
@@ -205,13 +302,38 @@ impl Timeline {
         Ok((node, detail))
     }
 
+    /// The node named, or the primary of the moment.
+    fn endpoint(&self, node: Option<&str>) -> Result<crate::pg::Endpoint> {
+        let view = self.topology.view();
+        let i = match node {
+            Some(n) => view
+                .index_of(n)
+                .ok_or_else(|| anyhow!("{n} is not a node of this run"))?,
+            None => view
+                .primary()
+                .ok_or_else(|| anyhow!("the run has no primary now"))?,
+        };
+        Ok(view.nodes[i].endpoint.clone())
+    }
+
+    async fn current_setting(&self, node: Option<&str>, name: &str) -> Option<String> {
+        let conn = self.endpoint(node).ok()?.connect(None).await.ok()?;
+        let row = conn
+            .client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await
+            .ok()?;
+        Some(row.get(0))
+    }
+
     async fn promote(&self, name: Option<&str>) -> Result<(String, String)> {
         let lab = self.lab()?;
         let name = match name {
             Some(n) => n.to_string(),
             None => cluster::most_advanced_standby(lab).await?,
         };
-        self.limited(cluster::promote(lab, &name, false)).await?;
+        self.limited(cluster::promote(lab, &name, false, false))
+            .await?;
         let followed = match self.topology.promote(&name) {
             Ok(_) => format!("; the load's writes go to {name} now"),
             Err(why) => format!("; the load does not follow ({why})"),
@@ -246,7 +368,9 @@ fn kind_of(action: &Action) -> &'static str {
         Action::Kill(_) => "kill",
         Action::Promote(_) => "promote",
         Action::Rejoin(_) => "rejoin",
-        Action::SetSync(_) => "set_sync",
+        Action::SetSync { .. } => "set_sync",
+        Action::SetSetting { .. } => "set_setting",
+        Action::Rebuild(_) => "rebuild",
         Action::Start(_) => "start",
         Action::Exec { .. } => "exec",
     }
@@ -262,8 +386,13 @@ pub fn target_of(action: &Action) -> String {
         | Action::Kill(n)
         | Action::Start(n)
         | Action::Rejoin(n)
+        | Action::Rebuild(n)
         | Action::SetLink { node: n, .. }
+        | Action::SetSetting { node: Some(n), .. }
         | Action::Promote(Some(n)) => n.clone(),
-        Action::Promote(None) | Action::SetSync(_) | Action::Exec { .. } => String::new(),
+        Action::Promote(None)
+        | Action::SetSync { .. }
+        | Action::SetSetting { node: None, .. }
+        | Action::Exec { .. } => String::new(),
     }
 }

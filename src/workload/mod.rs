@@ -86,7 +86,20 @@ pub enum Action {
     Start(String),
     Promote(Option<String>),
     Rejoin(String),
-    SetSync(SyncMode),
+    /// A fresh base backup of the primary replaces the node's data (a lost slot).
+    Rebuild(String),
+    /// synchronous_standby_names (the lab's sync mode) and/or synchronous_commit (ALTER
+    /// SYSTEM on the primary).
+    SetSync {
+        mode: Option<SyncMode>,
+        commit: Option<String>,
+    },
+    /// ALTER SYSTEM SET on a node (the primary when none is named); a restart when needed.
+    SetSetting {
+        node: Option<String>,
+        name: String,
+        value: String,
+    },
     Exec {
         command: String,
         undo: Option<String>,
@@ -108,7 +121,9 @@ pub const ACTIONS: &[&str] = &[
     "start",
     "promote",
     "rejoin",
+    "rebuild",
     "set_sync",
+    "set_setting",
     "exec",
 ];
 
@@ -227,6 +242,10 @@ pub struct Workload {
     pub events: Vec<Event>,
     pub expect: Vec<Expectation>,
     pub matrix: Option<Matrix>,
+    /// `[run] server_settings`: (name, value), ALTER SYSTEM before the run, put back after.
+    pub server_settings: Vec<(String, String)>,
+    /// `[run] verify`: end the run with a consistency check of every node.
+    pub verify: bool,
 }
 
 impl Workload {
@@ -234,5 +253,34 @@ impl Workload {
         self.transactions
             .iter()
             .any(|t| t.target == Target::Standby)
+    }
+
+    /// A run with a kill or a promote tracks every write by a key in `pgbench_repl_keys`, so
+    /// that it can tell which acknowledged writes a failover lost.
+    pub fn tracks_keys(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e.action, Action::Kill(_) | Action::Promote(_)))
+    }
+
+    /// The settings a run may change: to capture before it and put back after it.
+    pub fn changed_settings(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .server_settings
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        for e in &self.events {
+            match &e.action {
+                Action::SetSetting { name, .. } => names.push(name.clone()),
+                Action::SetSync {
+                    commit: Some(_), ..
+                } => names.push("synchronous_commit".into()),
+                _ => {}
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
     }
 }

@@ -1,0 +1,454 @@
+//! What the drills measured (DESIGN section 7), worked out from the same records the recorder
+//! takes: the drill timeline's events, the sampler's samples and the transactions' outcomes.
+//! A state machine like the recorder: no I/O, no clock.
+
+use crate::messages::{EventRecord, Outcome, ReplSample};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// summary.json `drills`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Drills {
+    /// Per standby: its (last) network interruption or stop, and the catch-up after it.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub interruption: IndexMap<String, Interruption>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_brain: Option<SplitBrainSeen>,
+    /// The runbook's timeline: kill, detection, promotion, first write, rejoin, failback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Milestone>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// `pause_link`, `cut_link` or `kill`.
+    pub action: String,
+    pub started_s: f64,
+    /// None: the run ended first.
+    pub ended_s: Option<f64>,
+    pub outage_s: f64,
+    /// WAL the primary wrote during the outage.
+    pub wal_accumulated_bytes: Option<u64>,
+    pub peak_slot_retained_bytes: Option<u64>,
+    /// Size of the primary's pg_wal directory.
+    pub peak_pg_wal_bytes: Option<u64>,
+    /// The slot's wal_status as it changed, e.g. reserved, extended, unreserved, lost.
+    pub wal_status_seen: Vec<String>,
+    /// The slot was lost: the standby must be rebuilt (`cluster rebuild`).
+    pub slot_lost: bool,
+    /// From the link's return until the standby replayed the primary's position at that moment.
+    pub catch_up_s: Option<f64>,
+    pub catch_up_mb_per_s: Option<f64>,
+    /// The standby's replay rate over the first half of its catch-up.
+    pub replay_mb_per_s: Option<f64>,
+    /// The primary's WAL rate during the outage.
+    pub wal_mb_per_s: Option<f64>,
+    /// wal_accumulated_bytes / (replay rate - WAL rate).
+    pub predicted_catch_up_s: Option<f64>,
+}
+
+/// What the keys of a failover drill say (filled after the run from `pgbench_repl_keys`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyCounts {
+    /// Writes whose COMMIT succeeded.
+    pub acknowledged: u64,
+    /// Acknowledged and missing on the primary after the run.
+    pub lost: u64,
+    /// The time the lost writes cover (the RPO in seconds), with its ends.
+    pub lost_span_s: Option<f64>,
+    pub lost_first_s: Option<f64>,
+    pub lost_last_s: Option<f64>,
+    /// The connection broke during their COMMIT.
+    pub unknown: u64,
+    /// Of those, the ones whose key is on the primary after the run.
+    pub unknown_committed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failover {
+    pub killed: String,
+    pub killed_at_s: f64,
+    pub promoted: Option<String>,
+    /// The new primary's timeline.
+    pub timeline: Option<u32>,
+    /// From the kill until the first write committed on the new primary.
+    pub rto_s: Option<f64>,
+    /// From the kill until the promotion began (the orchestrator's detection).
+    pub detection_s: Option<f64>,
+    /// The promotion itself.
+    pub promotion_s: Option<f64>,
+    /// From the end of the promotion until the first write committed on the new primary.
+    pub reconnect_s: Option<f64>,
+    #[serde(flatten)]
+    pub keys: KeyCounts,
+    /// Reads that succeeded (on the standbys) while there was no primary.
+    pub reads_during_outage: u64,
+    /// Writes that failed or ended unknown while there was no primary.
+    pub writes_failed_during_outage: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SplitBrainSeen {
+    pub detected_at_s: f64,
+    /// Every node seen out of recovery at once.
+    pub nodes: Vec<String>,
+    /// WAL each side wrote after the split was seen: the writes the other side lacks.
+    pub wal_bytes_since: IndexMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Milestone {
+    /// kill, detection, promotion, first write, rejoin, failback, ...
+    pub what: String,
+    pub node: String,
+    pub t_s: f64,
+    pub duration_s: Option<f64>,
+}
+
+/// One standby's outage as it is being followed.
+#[derive(Debug, Default)]
+struct Outage {
+    action: String,
+    start: f64,
+    end: Option<f64>,
+    insert_at_start: Option<u64>,
+    insert_at_end: Option<u64>,
+    /// The primary's position when the link came back: caught up once replayed.
+    target: Option<u64>,
+    /// (t, replay LSN) from the return on.
+    trace: Vec<(f64, u64)>,
+    caught_at: Option<f64>,
+    peak_slot: Option<u64>,
+    peak_wal: Option<u64>,
+    statuses: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct FailoverState {
+    out: Failover,
+    promote_began: Option<f64>,
+    promoted_at: Option<f64>,
+    first_write: Option<f64>,
+}
+
+/// The tracker.
+pub struct DrillTracker {
+    /// Node names by index (TxSample::node).
+    nodes: Vec<String>,
+    /// Per transaction: whether it writes.
+    writes: Vec<bool>,
+    primary: String,
+    outages: IndexMap<String, Outage>,
+    failover: Option<FailoverState>,
+    split: Option<(SplitBrainSeen, IndexMap<String, u64>)>,
+    milestones: Vec<Milestone>,
+    last_timeline: Option<u32>,
+}
+
+fn take_max(slot: &mut Option<u64>, v: Option<u64>) {
+    if let Some(v) = v {
+        *slot = Some(slot.map_or(v, |m| m.max(v)));
+    }
+}
+
+impl DrillTracker {
+    pub fn new(nodes: Vec<String>, writes: Vec<bool>) -> Self {
+        DrillTracker {
+            primary: nodes.first().cloned().unwrap_or_default(),
+            nodes,
+            writes,
+            outages: IndexMap::new(),
+            failover: None,
+            split: None,
+            milestones: Vec::new(),
+            last_timeline: None,
+        }
+    }
+
+    fn milestone(&mut self, what: &str, node: &str, t_s: f64, duration_s: Option<f64>) {
+        self.milestones.push(Milestone {
+            what: what.into(),
+            node: node.into(),
+            t_s,
+            duration_s,
+        });
+    }
+
+    /// A drill action finished (`t_s`: when it began). Failed actions change nothing.
+    pub fn on_event(&mut self, t_s: f64, e: &EventRecord) {
+        let Some(took) = e.took.map(|d| d.as_secs_f64()) else {
+            return;
+        };
+        let done = t_s + took;
+        match e.kind.as_str() {
+            "pause_link" | "cut_link" => self.outage_starts(&e.node, &e.kind, done),
+            "kill" if e.node != self.primary => self.outage_starts(&e.node, "kill", done),
+            "resume_link" | "heal_link" | "start" => {
+                if let Some(o) = self.outages.get_mut(&e.node).filter(|o| o.end.is_none()) {
+                    o.end = Some(done);
+                }
+            }
+            "kill" if self.failover.is_some() => {
+                // The primary of a failover killed again: the failback's switch.
+                self.milestone("kill", &e.node, t_s, Some(took));
+            }
+            "kill" => {
+                self.milestone("kill", &e.node, t_s, Some(took));
+                self.failover = Some(FailoverState {
+                    out: Failover {
+                        killed: e.node.clone(),
+                        killed_at_s: round3(done),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                });
+            }
+            "promote" => self.promoted(&e.node, t_s, took),
+            "rejoin" | "rebuild" => self.milestone(&e.kind, &e.node, t_s, Some(took)),
+            _ => {}
+        }
+    }
+
+    fn outage_starts(&mut self, node: &str, action: &str, at: f64) {
+        // A new outage of the same node replaces the one before (the last one is reported).
+        self.outages.insert(
+            node.to_string(),
+            Outage {
+                action: action.into(),
+                start: at,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn promoted(&mut self, node: &str, began: f64, took: f64) {
+        let killed_at = match self.failover.as_mut() {
+            Some(f) if f.out.promoted.is_none() => {
+                f.out.promoted = Some(node.to_string());
+                f.promote_began = Some(began);
+                f.promoted_at = Some(began + took);
+                f.out.detection_s = Some(round3(began - f.out.killed_at_s));
+                f.out.promotion_s = Some(round3(took));
+                Some(f.out.killed_at_s)
+            }
+            Some(_) => return self.milestone("failback", node, began, Some(took)),
+            None => None,
+        };
+        if let Some(k) = killed_at {
+            self.milestone("detection", node, k, Some(began - k));
+        }
+        self.milestone("promotion", node, began, Some(took));
+    }
+
+    /// A finished transaction: `end_s` when it ended.
+    pub fn on_tx(&mut self, end_s: f64, tx: usize, node: usize, outcome: Outcome) {
+        let Some(f) = self.failover.as_mut() else {
+            return;
+        };
+        let write = self.writes.get(tx).copied().unwrap_or(false);
+        let on = self.nodes.get(node).map(String::as_str).unwrap_or("");
+        let outage_end = f.promoted_at.unwrap_or(f64::INFINITY);
+        if end_s >= f.out.killed_at_s && end_s <= outage_end {
+            match (write, outcome) {
+                (false, Outcome::Ok) => f.out.reads_during_outage += 1,
+                (true, Outcome::Failed | Outcome::Unknown) => {
+                    f.out.writes_failed_during_outage += 1
+                }
+                _ => {}
+            }
+        }
+        let promoted = f.out.promoted.as_deref();
+        if f.first_write.is_none()
+            && write
+            && outcome == Outcome::Ok
+            && promoted == Some(on)
+            && f.promoted_at.is_some_and(|p| end_s >= p)
+        {
+            f.first_write = Some(end_s);
+            let node = on.to_string();
+            self.milestone("first write", &node, end_s, None);
+        }
+    }
+
+    /// One sample (`t_s`: its time). Returns the nodes of a split brain the first time one is
+    /// seen, so that the recorder can say so.
+    pub fn on_sample(&mut self, t_s: f64, s: &ReplSample) -> Option<Vec<String>> {
+        self.primary = s.primary.clone();
+        if s.timeline.is_some() {
+            self.last_timeline = s.timeline;
+        }
+        if let Some(f) = self.failover.as_mut() {
+            if f.out.promoted.as_deref() == Some(s.primary.as_str()) && s.timeline.is_some() {
+                f.out.timeline = s.timeline;
+            }
+        }
+        for (node, o) in self.outages.iter_mut() {
+            follow_outage(o, t_s, s, node);
+        }
+        self.follow_split(t_s, s)
+    }
+
+    fn follow_split(&mut self, t_s: f64, s: &ReplSample) -> Option<Vec<String>> {
+        let others: Vec<&crate::messages::StandbySample> = s
+            .standbys
+            .iter()
+            .filter(|sb| sb.up && sb.in_recovery == Some(false))
+            .collect();
+        if let Some((seen, base)) = self.split.as_mut() {
+            let mut positions = vec![(s.primary.as_str(), s.insert_lsn)];
+            positions.extend(others.iter().map(|o| (o.node.as_str(), o.current_lsn)));
+            for (node, lsn) in positions {
+                if let (Some(b), Some(l)) = (base.get(node), lsn) {
+                    seen.wal_bytes_since
+                        .insert(node.to_string(), l.saturating_sub(*b));
+                }
+            }
+            return None;
+        }
+        if others.is_empty() || !s.primary_up {
+            return None;
+        }
+        let mut nodes = vec![s.primary.clone()];
+        let mut base = IndexMap::new();
+        if let Some(l) = s.insert_lsn {
+            base.insert(s.primary.clone(), l);
+        }
+        for o in &others {
+            nodes.push(o.node.clone());
+            if let Some(l) = o.current_lsn {
+                base.insert(o.node.clone(), l);
+            }
+        }
+        let seen = SplitBrainSeen {
+            detected_at_s: round3(t_s),
+            nodes: nodes.clone(),
+            wal_bytes_since: nodes.iter().map(|n| (n.clone(), 0)).collect(),
+        };
+        self.split = Some((seen, base));
+        Some(nodes)
+    }
+
+    /// The drills' results at the end of the run (`end_s`).
+    pub fn summary(&self, end_s: f64) -> Drills {
+        let interruption = self
+            .outages
+            .iter()
+            .map(|(n, o)| (n.clone(), interruption(o, end_s)))
+            .collect();
+        let failover = self.failover.as_ref().map(|f| {
+            let mut out = f.out.clone();
+            if let Some(first) = f.first_write {
+                out.rto_s = Some(round3(first - out.killed_at_s));
+                out.reconnect_s = f.promoted_at.map(|p| round3(first - p));
+            }
+            if out.timeline.is_none() && out.promoted.is_some() {
+                out.timeline = self.last_timeline;
+            }
+            out
+        });
+        let mut timeline = self.milestones.clone();
+        timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        for m in &mut timeline {
+            m.t_s = round3(m.t_s);
+            m.duration_s = m.duration_s.map(round3);
+        }
+        Drills {
+            interruption,
+            failover,
+            split_brain: self.split.as_ref().map(|(s, _)| s.clone()),
+            timeline,
+        }
+    }
+}
+
+/// Follow one standby's outage through a sample.
+fn follow_outage(o: &mut Outage, t_s: f64, s: &ReplSample, node: &str) {
+    if t_s < o.start || o.caught_at.is_some() {
+        return;
+    }
+    let sb = s.standbys.iter().find(|x| x.node == node);
+    if o.insert_at_start.is_none() {
+        o.insert_at_start = s.insert_lsn;
+    }
+    take_max(&mut o.peak_slot, sb.and_then(|x| x.slot_retained_bytes));
+    take_max(&mut o.peak_wal, s.pg_wal_bytes);
+    if let Some(status) = sb.and_then(|x| x.wal_status.clone()) {
+        if o.statuses.last() != Some(&status) {
+            o.statuses.push(status);
+        }
+    }
+    let Some(end) = o.end.filter(|e| t_s >= *e) else {
+        return;
+    };
+    if o.target.is_none() {
+        o.target = s.current_lsn;
+        o.insert_at_end = s.insert_lsn;
+    }
+    if let (Some(target), Some(replay)) = (o.target, sb.and_then(|x| x.replay_lsn)) {
+        o.trace.push((t_s, replay));
+        if replay >= target && t_s >= end {
+            o.caught_at = Some(t_s);
+        }
+    }
+}
+
+fn interruption(o: &Outage, end_s: f64) -> Interruption {
+    let outage_s = o.end.unwrap_or(end_s) - o.start;
+    let accumulated = match (o.insert_at_start, o.insert_at_end) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let catch_up_s = match (o.end, o.caught_at) {
+        (Some(e), Some(c)) => Some(c - e),
+        _ => None,
+    };
+    let replay_rate = replay_rate(&o.trace, catch_up_s);
+    let wal_rate = accumulated
+        .filter(|_| outage_s > 0.0)
+        .map(|a| a as f64 / outage_s);
+    let predicted = match (accumulated, replay_rate, wal_rate) {
+        (Some(a), Some(r), Some(w)) if r > w => Some(a as f64 / (r - w)),
+        _ => None,
+    };
+    let catch_up_rate = match (o.trace.first(), o.trace.last(), catch_up_s) {
+        (Some(a), Some(b), Some(c)) if c > 0.0 => Some((b.1.saturating_sub(a.1)) as f64 / c),
+        _ => None,
+    };
+    Interruption {
+        action: o.action.clone(),
+        started_s: round3(o.start),
+        ended_s: o.end.map(round3),
+        outage_s: round3(outage_s),
+        wal_accumulated_bytes: accumulated,
+        peak_slot_retained_bytes: o.peak_slot,
+        peak_pg_wal_bytes: o.peak_wal,
+        wal_status_seen: o.statuses.clone(),
+        slot_lost: o.statuses.iter().any(|s| s == "lost"),
+        catch_up_s: catch_up_s.map(round3),
+        catch_up_mb_per_s: catch_up_rate.map(|r| round3(r / 1e6)),
+        replay_mb_per_s: replay_rate.map(|r| round3(r / 1e6)),
+        wal_mb_per_s: wal_rate.map(|r| round3(r / 1e6)),
+        predicted_catch_up_s: predicted.map(round3),
+    }
+}
+
+/// The replay rate over the first half of the catch-up (at least two samples apart).
+fn replay_rate(trace: &[(f64, u64)], catch_up_s: Option<f64>) -> Option<f64> {
+    let &(t0, r0) = trace.first()?;
+    let half = t0 + catch_up_s.unwrap_or(f64::INFINITY) / 2.0;
+    let &(t1, r1) = trace
+        .iter()
+        .skip(1)
+        .find(|(t, _)| *t >= half)
+        .or_else(|| trace.get(1))?;
+    (t1 > t0).then(|| r1.saturating_sub(r0) as f64 / (t1 - t0))
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests;

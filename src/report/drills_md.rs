@@ -1,0 +1,132 @@
+//! report.md's drill sections: interruptions with the catch-up prediction beside the
+//! measurement, the failover's RTO and RPO, the runbook timeline, split brain, verify.
+
+use super::render::bytes_text;
+use crate::record::summary::RunSummary;
+use std::fmt::Write as _;
+
+fn secs(v: Option<f64>) -> String {
+    v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "-".into())
+}
+
+/// The drill sections (empty when the run had no drill).
+pub fn drills_markdown(s: &RunSummary) -> String {
+    let mut md = String::new();
+    let d = &s.drills;
+    if !d.interruption.is_empty() {
+        md.push_str("\n## Network interruptions\n\n| standby | what | outage | WAL accumulated | peak slot retention | peak pg_wal | wal_status | catch-up measured | predicted | catch-up rate |\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+        for (node, i) in &d.interruption {
+            let _ = writeln!(
+                md,
+                "| {node} | {} at {:.1} s | {:.2} s{} | {} | {} | {} | {} | {} | {} | {} |",
+                i.action,
+                i.started_s,
+                i.outage_s,
+                if i.ended_s.is_none() {
+                    " (not over)"
+                } else {
+                    ""
+                },
+                bytes_text(i.wal_accumulated_bytes.map(|b| b as f64)),
+                bytes_text(i.peak_slot_retained_bytes.map(|b| b as f64)),
+                bytes_text(i.peak_pg_wal_bytes.map(|b| b as f64)),
+                i.wal_status_seen.join(" → "),
+                secs(i.catch_up_s),
+                secs(i.predicted_catch_up_s),
+                i.catch_up_mb_per_s
+                    .map(|r| format!("{r:.2} MB/s"))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        md.push('\n');
+        for (node, i) in &d.interruption {
+            if i.slot_lost {
+                let _ = writeln!(
+                    md,
+                    "- **{node}'s slot was lost**: the WAL it needs is gone (max_slot_wal_keep_size). It cannot catch up by streaming: rebuild it with `pgbench-repl cluster rebuild {node}` (a fresh base backup and a new slot).",
+                );
+            }
+            if let (Some(r), Some(w), Some(a)) =
+                (i.replay_mb_per_s, i.wal_mb_per_s, i.wal_accumulated_bytes)
+            {
+                let _ = writeln!(
+                    md,
+                    "- {node}: the primary wrote {} during the {:.1} s outage ({w:.2} MB/s); the standby replayed {r:.2} MB/s in the first half of its catch-up, so the prediction is {} / ({r:.2} - {w:.2}) MB/s = {}; measured: {}.",
+                    bytes_text(Some(a as f64)),
+                    i.outage_s,
+                    bytes_text(Some(a as f64)),
+                    secs(i.predicted_catch_up_s),
+                    secs(i.catch_up_s),
+                );
+            }
+        }
+    }
+    if let Some(f) = &d.failover {
+        let _ = writeln!(md, "\n## Failover\n");
+        let _ = writeln!(
+            md,
+            "{} was killed at {:.2} s; {} promoted{}. **RTO {}** (detection {}, promotion {}, reconnect {}). **RPO: {} acknowledged writes lost**{} of {} acknowledged; {} ended unknown (the connection broke during COMMIT), of which {} committed after all. While there was no primary, {} reads succeeded on the standbys and {} writes failed.",
+            f.killed,
+            f.killed_at_s,
+            f.promoted.as_deref().unwrap_or("no standby was"),
+            f.timeline.map(|t| format!(" (timeline {t})")).unwrap_or_default(),
+            secs(f.rto_s),
+            secs(f.detection_s),
+            secs(f.promotion_s),
+            secs(f.reconnect_s),
+            f.keys.lost,
+            f.keys
+                .lost_span_s
+                .map(|s| format!(", covering {s:.2} s of writes"))
+                .unwrap_or_default(),
+            f.keys.acknowledged,
+            f.keys.unknown,
+            f.keys.unknown_committed,
+            f.reads_during_outage,
+            f.writes_failed_during_outage,
+        );
+    }
+    if !d.timeline.is_empty() {
+        md.push_str("\n### Timeline\n\n| t (s) | step | node | took |\n|---:|---|---|---:|\n");
+        for m in &d.timeline {
+            let _ = writeln!(
+                md,
+                "| {:.2} | {} | {} | {} |",
+                m.t_s,
+                m.what,
+                m.node,
+                secs(m.duration_s)
+            );
+        }
+    }
+    if let Some(sb) = &d.split_brain {
+        let _ = writeln!(
+            md,
+            "\n## SPLIT BRAIN\n\nAt {:.2} s, {} accepted writes at once. WAL written by each side after that: {}. Keep one side; rejoin (pg_rewind) or rebuild the other, and reconcile what it took.",
+            sb.detected_at_s,
+            sb.nodes.join(" and "),
+            sb.wal_bytes_since
+                .iter()
+                .map(|(n, b)| format!("{n} {}", bytes_text(Some(*b as f64))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(v) = &s.verify {
+        md.push_str("\n## Consistency\n\n");
+        if v.consistent {
+            let _ = writeln!(
+                md,
+                "Every node ({}) holds the same data: {} tables, row counts and content hashes equal.",
+                v.nodes.join(", "),
+                v.tables.len()
+            );
+        } else {
+            let _ = writeln!(md, "**The nodes differ**:\n");
+            for line in v.differences.iter().chain(&v.behind).chain(&v.unreachable) {
+                let _ = writeln!(md, "- {line}");
+            }
+        }
+    }
+    md
+}
