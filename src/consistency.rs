@@ -35,6 +35,9 @@ pub struct TableCheck {
     pub hashes: IndexMap<String, Option<String>>,
 }
 
+/// How long a standby's replay may stand still before verify stops waiting for it.
+const STUCK: Duration = Duration::from_secs(10);
+
 /// User tables, logged ones only (unlogged tables are empty on standbys by design).
 const TABLES: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
   coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey, a.attnum)) \
@@ -132,6 +135,9 @@ async fn wait_replayed(
     let mut behind = Vec::new();
     for (name, conn) in others {
         let Some(conn) = conn else { continue };
+        // A standby whose replay does not move for this long is not coming (it does not
+        // stream: a lost slot, a diverged timeline).
+        let mut last = (None, Instant::now());
         loop {
             let row = conn
                 .client
@@ -148,7 +154,10 @@ async fn wait_replayed(
             if !in_recovery || replay.is_some_and(|r| r >= target) {
                 break;
             }
-            if Instant::now() >= deadline {
+            if replay != last.0 {
+                last = (replay, Instant::now());
+            }
+            if Instant::now() >= deadline || last.1.elapsed() > STUCK {
                 behind.push(name.clone());
                 break;
             }

@@ -273,12 +273,15 @@ pub async fn most_advanced_standby(lab: &Lab) -> Result<String> {
     let rows = status::collect(lab, &state).await?;
     rows.iter()
         .filter(|r| r.role == Role::Standby && r.reachable && !r.needs_rejoin)
+        // The receive position goes back to a segment's start when the walreceiver restarts;
+        // the replay position never goes back: the furthest of the two.
+        // On a tie, the first in node order (standby1 before standby2).
         .max_by_key(|r| {
-            r.receive_lsn
-                .as_deref()
-                .or(r.replay_lsn.as_deref())
-                .and_then(crate::pg::parse_lsn)
-                .unwrap_or(0)
+            let lsn = |v: &Option<String>| v.as_deref().and_then(crate::pg::parse_lsn).unwrap_or(0);
+            (
+                lsn(&r.receive_lsn).max(lsn(&r.replay_lsn)),
+                std::cmp::Reverse(r.name.clone()),
+            )
         })
         .map(|r| r.name.clone())
         .ok_or_else(|| anyhow::anyhow!("no running standby to promote"))

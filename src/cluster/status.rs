@@ -109,8 +109,7 @@ async fn fork_lsn(lab: &Lab, state: &LabState, port: u16, timeline: i64) -> Opti
 /// The last line of a timeline history file: `<parent tli>\t<switch LSN>\t<reason>`.
 pub fn parse_history_switch(text: &str) -> Option<u64> {
     text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .last()?
+        .rfind(|l| !l.trim().is_empty() && !l.starts_with('#'))?
         .split_whitespace()
         .nth(1)
         .and_then(crate::pg::parse_lsn)

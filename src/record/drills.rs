@@ -195,11 +195,12 @@ impl DrillTracker {
                 self.milestone("kill", &e.node, t_s, Some(took));
             }
             "kill" => {
+                // The crash is the immediate stop's signal, at the start of the action.
                 self.milestone("kill", &e.node, t_s, Some(took));
                 self.failover = Some(FailoverState {
                     out: Failover {
                         killed: e.node.clone(),
-                        killed_at_s: round3(done),
+                        killed_at_s: round3(t_s),
                         ..Default::default()
                     },
                     ..Default::default()

@@ -522,13 +522,13 @@ mod tests {
 
     #[test]
     fn tps_is_ok_per_second_and_the_document_round_trips() {
-        let mut run = crate::record::Recorder::new(
-            1,
-            1,
-            &[],
-            tokio::time::Instant::now(),
-            std::time::Duration::ZERO,
-        )
+        let mut run = crate::record::Recorder::new(crate::record::RecorderSetup {
+            tx_writes: vec![true],
+            groups: 1,
+            nodes: vec!["primary".into()],
+            origin: tokio::time::Instant::now(),
+            warmup: std::time::Duration::ZERO,
+        })
         .into_run();
         run.measured_s = 2.0;
         run.tx[0].ok = 10;

@@ -56,6 +56,7 @@ impl Timeline {
             }
         }
         steps.sort_by_key(|s| s.at);
+        let mut followers = tokio::task::JoinSet::new();
         for step in steps {
             if !*stop.borrow() {
                 tokio::select! {
@@ -78,22 +79,13 @@ impl Timeline {
             };
             let promoted = matches!(step.action, Action::Promote(_)) && result.is_ok();
             self.record(&step, began, result).await;
-            if promoted {
-                // The load writes to the new primary already; the other standbys follow it now.
-                let began = Instant::now();
-                let follow = self
-                    .limited(async { cluster::wait_following(self.lab()?).await })
-                    .await
-                    .map(|()| {
-                        (
-                            String::new(),
-                            "every running standby streams from the new primary".to_string(),
-                        )
-                    });
-                self.record_kind("standbys_follow", false, began, follow, String::new())
-                    .await;
+            if let (true, Some(lab)) = (promoted, self.lab.clone()) {
+                // The load writes to the new primary already; the other standbys follow it
+                // meanwhile, beside the next events (which may be what lets them follow).
+                followers.spawn(follow(lab, self.records.clone(), stop.clone()));
             }
         }
+        while followers.join_next().await.is_some() {}
     }
 
     async fn record(&self, step: &Step, began: Instant, result: Result<(String, String)>) {
@@ -355,6 +347,34 @@ impl Timeline {
                 )
             })?
     }
+}
+
+/// Wait until the standbys stream from a new primary; record when they do (or why not), and
+/// give up when the run stops.
+async fn follow(lab: Lab, records: mpsc::Sender<Record>, mut stop: watch::Receiver<bool>) {
+    let began = Instant::now();
+    let result = tokio::select! {
+        r = cluster::wait_following(&lab) => r.map(|()| "every running standby streams from the new primary".to_string()),
+        _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
+    };
+    let took = began.elapsed();
+    let (detail, took) = match result {
+        Ok(d) => (format!("{d} ({})", format_duration(took)), Some(took)),
+        Err(e) => (
+            format!("failed after {}: {e:#}", format_duration(took)),
+            None,
+        ),
+    };
+    let _ = records
+        .send(Record::Event(EventRecord {
+            at: began,
+            kind: "standbys_follow".into(),
+            node: String::new(),
+            detail,
+            took,
+            undo: false,
+        }))
+        .await;
 }
 
 /// The event kind for events.csv.

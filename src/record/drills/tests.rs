@@ -92,13 +92,15 @@ async fn an_interruption_accumulates_wal_and_catches_up() {
     let i = &d.summary(12.0).interruption["standby1"];
     assert_eq!(i.action, "pause_link");
     assert_eq!(i.outage_s, 4.0);
-    assert_eq!(i.wal_accumulated_bytes, Some(4_000_000));
+    // Read at the first sample after each end: within one sample (0.1 s at 1 MB/s) of 4 MB.
+    let acc = i.wal_accumulated_bytes.unwrap() as f64;
+    assert!((acc - 4e6).abs() <= 1.01e5, "{acc}");
     assert_eq!(i.wal_status_seen, ["reserved", "extended", "reserved"]);
     assert!(!i.slot_lost);
     let c = i.catch_up_s.unwrap();
     assert!((c - 1.4).abs() < 0.11, "{c}");
     assert!((i.replay_mb_per_s.unwrap() - 3.0).abs() < 0.2, "{i:?}");
-    assert!((i.wal_mb_per_s.unwrap() - 1.0).abs() < 0.01);
+    assert!((i.wal_mb_per_s.unwrap() - 1.0).abs() < 0.03, "{i:?}");
     // 4 MB / (3 - 1) MB/s = 2 s: the model the report prints beside the measurement.
     assert!((i.predicted_catch_up_s.unwrap() - 2.0).abs() < 0.2, "{i:?}");
     assert!(i.peak_slot_retained_bytes.unwrap() >= 4_000_000);
@@ -123,7 +125,7 @@ async fn a_standby_that_never_comes_back_has_no_catch_up() {
 async fn a_failover_gives_rto_and_its_parts() {
     let mut d = tracker();
     d.on_sample(0.5, &sample("primary", 100, vec![]));
-    d.on_event(2.0, &ev("kill", "primary", 100)); // gone at 2.1
+    d.on_event(2.1, &ev("kill", "primary", 100)); // the crash at 2.1
     d.on_tx(2.5, 1, 1, Outcome::Ok); // a read on standby1 while there is no primary
     d.on_tx(2.6, 0, 0, Outcome::Failed); // a write that found no primary
     d.on_event(4.1, &ev("promote", "standby1", 900)); // detection 2.0, promotion 0.9: done at 5.0
