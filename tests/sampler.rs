@@ -306,8 +306,6 @@ async fn after_kill_and_promote_the_promoted_node_is_sampled_as_the_primary() {
     let _one = SERIAL.lock().await;
     let lab = TestLab::up(&[]);
     let text = steady_writes("8s", 200)
-        .replace("[setup]", "[setup]")
-        .to_string()
         + r#"
 [[event]]
 at = "2s"
