@@ -40,6 +40,10 @@ pub struct Interruption {
     pub slot_lost: bool,
     /// From the link's return until the standby replayed the primary's position at that moment.
     pub catch_up_s: Option<f64>,
+    /// From the link's return until the standby had reached the moving head again (its time
+    /// lag under 1 s): what `predicted_catch_up_s` models.
+    #[serde(default)]
+    pub caught_up_with_head_s: Option<f64>,
     pub catch_up_mb_per_s: Option<f64>,
     /// The standby's replay rate over the first half of its catch-up.
     pub replay_mb_per_s: Option<f64>,
@@ -120,6 +124,8 @@ struct Outage {
     /// (t, replay LSN) from the return on.
     trace: Vec<(f64, u64)>,
     caught_at: Option<f64>,
+    /// When its time lag was back under HEAD_LAG_S.
+    head_at: Option<f64>,
     peak_slot: Option<u64>,
     peak_wal: Option<u64>,
     statuses: Vec<String>,
@@ -366,7 +372,7 @@ impl DrillTracker {
 
 /// Follow one standby's outage through a sample.
 fn follow_outage(o: &mut Outage, t_s: f64, s: &ReplSample, node: &str) {
-    if t_s < o.start || o.caught_at.is_some() {
+    if t_s < o.start || (o.caught_at.is_some() && o.head_at.is_some()) {
         return;
     }
     let sb = s.standbys.iter().find(|x| x.node == node);
@@ -387,6 +393,12 @@ fn follow_outage(o: &mut Outage, t_s: f64, s: &ReplSample, node: &str) {
         o.target = s.current_lsn;
         o.insert_at_end = s.insert_lsn;
     }
+    if o.head_at.is_none() && sb.and_then(|x| x.lag_s).is_some_and(|l| l < HEAD_LAG_S) {
+        o.head_at = Some(t_s);
+    }
+    if o.caught_at.is_some() {
+        return;
+    }
     if let (Some(target), Some(replay)) = (o.target, sb.and_then(|x| x.replay_lsn)) {
         o.trace.push((t_s, replay));
         if replay >= target && t_s >= end {
@@ -394,6 +406,9 @@ fn follow_outage(o: &mut Outage, t_s: f64, s: &ReplSample, node: &str) {
         }
     }
 }
+
+/// A standby whose time lag is under this has caught up with the moving head.
+const HEAD_LAG_S: f64 = 1.0;
 
 fn interruption(o: &Outage, end_s: f64) -> Interruption {
     let outage_s = o.end.unwrap_or(end_s) - o.start;
@@ -428,6 +443,10 @@ fn interruption(o: &Outage, end_s: f64) -> Interruption {
         wal_status_seen: o.statuses.clone(),
         slot_lost: o.statuses.iter().any(|s| s == "lost"),
         catch_up_s: catch_up_s.map(round3),
+        caught_up_with_head_s: match (o.end, o.head_at) {
+            (Some(e), Some(h)) => Some(round3(h - e)),
+            _ => None,
+        },
         catch_up_mb_per_s: catch_up_rate.map(|r| round3(r / 1e6)),
         replay_mb_per_s: replay_rate.map(|r| round3(r / 1e6)),
         wal_mb_per_s: wal_rate.map(|r| round3(r / 1e6)),

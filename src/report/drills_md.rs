@@ -14,11 +14,11 @@ pub fn drills_markdown(s: &RunSummary) -> String {
     let mut md = String::new();
     let d = &s.drills;
     if !d.interruption.is_empty() {
-        md.push_str("\n## Network interruptions\n\n| standby | what | outage | WAL accumulated | peak slot retention | peak pg_wal | wal_status | catch-up measured | predicted | catch-up rate |\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+        md.push_str("\n## Network interruptions\n\n| standby | what | outage | WAL accumulated | peak slot retention | peak pg_wal | wal_status | catch-up measured | to the head: predicted | measured | catch-up rate |\n|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
         for (node, i) in &d.interruption {
             let _ = writeln!(
                 md,
-                "| {node} | {} at {:.1} s | {:.2} s{} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {node} | {} at {:.1} s | {:.2} s{} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 i.action,
                 i.started_s,
                 i.outage_s,
@@ -33,6 +33,7 @@ pub fn drills_markdown(s: &RunSummary) -> String {
                 i.wal_status_seen.join(" → "),
                 secs(i.catch_up_s),
                 secs(i.predicted_catch_up_s),
+                secs(i.caught_up_with_head_s),
                 i.catch_up_mb_per_s
                     .map(|r| format!("{r:.2} MB/s"))
                     .unwrap_or_else(|| "-".into()),
@@ -51,12 +52,13 @@ pub fn drills_markdown(s: &RunSummary) -> String {
             {
                 let _ = writeln!(
                     md,
-                    "- {node}: the primary wrote {} during the {:.1} s outage ({w:.2} MB/s); the standby replayed {r:.2} MB/s in the first half of its catch-up, so the prediction is {} / ({r:.2} - {w:.2}) MB/s = {}; measured: {}.",
+                    "- {node}: the primary wrote {} during the {:.1} s outage ({w:.2} MB/s); the standby replayed {r:.2} MB/s in the first half of its catch-up. It replayed the primary's position at the link's return in {} (measured). To reach the moving head the model gives {} / ({r:.2} - {w:.2}) MB/s = {}; measured {} (time lag under 1 s).",
                     bytes_text(Some(a as f64)),
                     i.outage_s,
+                    secs(i.catch_up_s),
                     bytes_text(Some(a as f64)),
                     secs(i.predicted_catch_up_s),
-                    secs(i.catch_up_s),
+                    secs(i.caught_up_with_head_s),
                 );
             }
         }
