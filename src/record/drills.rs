@@ -356,11 +356,12 @@ impl DrillTracker {
             out
         });
         let mut timeline = self.milestones.clone();
-        timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         for m in &mut timeline {
             m.t_s = round3(m.t_s);
             m.duration_s = m.duration_s.map(round3);
         }
+        // Stable: steps at the same millisecond stay in the order they happened.
+        timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
         Drills {
             interruption,
             failover,
