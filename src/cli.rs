@@ -34,6 +34,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Watch replication with no load: serve /health/db, Prometheus /metrics and a live status
+    /// page until Ctrl-C or SIGTERM.
+    Monitor(MonitorArgs),
     /// Start, inspect and break the lab: a primary and hot standbys on this machine.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -58,6 +61,32 @@ pub struct RunArgs {
     /// No progress display on stderr
     #[arg(long, short)]
     pub quiet: bool,
+    /// Serve /health/db, Prometheus /metrics and a live status page during the run, e.g.
+    /// 127.0.0.1:9898
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+    /// A standby whose time lag crosses this is a `lag_alert` event (and /health/db answers
+    /// 503), e.g. 1s
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub lag_alert: Option<Duration>,
+    #[command(flatten)]
+    pub lab: LabDir,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// A workload file whose [cluster] to watch (and its run.sample_every) instead of the lab
+    pub workload: Option<PathBuf>,
+    /// Where to serve /health/db, /metrics and the status page
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9898")]
+    pub listen: String,
+    /// A standby whose time lag crosses this is a `lag_alert` warning, and /health/db answers
+    /// 503 while it lasts, e.g. 1s
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub lag_alert: Option<Duration>,
+    /// How often to sample [default: the workload's run.sample_every, else 500ms]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub every: Option<Duration>,
     #[command(flatten)]
     pub lab: LabDir,
 }

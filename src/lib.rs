@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod link;
 pub mod messages;
+pub mod monitor;
 pub mod pg;
 pub mod record;
 pub mod report;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
+            Command::Monitor(args) => commands::monitor::monitor(args).await,
             Command::Report { dir } => commands::report::report(&dir),
             Command::Compare { dirs, out } => commands::report::compare(&dirs, out.as_deref()),
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,

@@ -12,6 +12,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         out: args.out,
         quiet: args.quiet,
         lab_dir: args.lab.dir,
+        serve: args.serve,
+        lag_alert: args.lag_alert,
     })
     .await
 }

@@ -10,7 +10,7 @@ pub mod summary;
 
 pub use drills::{DrillTracker, Drills};
 pub use recorder::{event, Recorder, RecorderSetup};
-pub use sink::{Collected, IntervalRow, IntervalTx, ProgressLine, Sink};
+pub use sink::{Collected, IntervalRow, IntervalTx, ProgressLine, Sink, Tee};
 pub use stats::{
     new_bytes_histogram, new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun,
     StandbyStats, TxStats, WalStats,

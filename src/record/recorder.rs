@@ -34,6 +34,8 @@ pub struct RecorderSetup {
     pub nodes: Vec<String>,
     pub origin: Instant,
     pub warmup: Duration,
+    /// `--lag-alert`: a standby whose time lag crosses it (and comes back) is an event.
+    pub lag_alert: Option<Duration>,
 }
 
 pub struct Recorder {
@@ -45,6 +47,9 @@ pub struct Recorder {
     last_wal: Option<WalReading>,
     /// Latest (byte lag, time lag) per standby, for the progress line.
     latest_lag: Vec<(String, Option<(u64, f64)>)>,
+    lag_alert: Option<f64>,
+    /// Standbys over the lag alert now.
+    alerting: Vec<String>,
 }
 
 impl Recorder {
@@ -80,6 +85,8 @@ impl Recorder {
             },
             last_wal: None,
             latest_lag: standbys.iter().map(|s| (s.clone(), None)).collect(),
+            lag_alert: setup.lag_alert.map(|d| d.as_secs_f64()),
+            alerting: Vec::new(),
         }
     }
 
@@ -169,6 +176,8 @@ impl Recorder {
         let measured = s.at >= self.warmup_end;
         self.take_wal(s, measured);
         let t = self.t_s(s.at);
+        sink.sample(t, s)?;
+        self.check_lag_alerts(s, sink)?;
         if let Some(nodes) = self.drills.on_sample(t, s) {
             self.run.events += 1;
             let detail = format!(
@@ -228,6 +237,34 @@ impl Recorder {
         }
         // The primary of the moment is no standby: it leaves the progress line.
         self.latest_lag.retain(|(n, _)| *n != s.primary);
+        Ok(())
+    }
+
+    /// A standby whose time lag crosses the alert threshold is an event (`lag_alert`), and
+    /// one when it comes back under it (`lag_ok`).
+    fn check_lag_alerts(&mut self, s: &ReplSample, sink: &mut dyn Sink) -> Result<()> {
+        let Some(limit) = self.lag_alert else {
+            return Ok(());
+        };
+        for sb in &s.standbys {
+            let Some(lag) = sb.lag_s.filter(|_| sb.in_recovery == Some(true)) else {
+                continue;
+            };
+            let was = self.alerting.iter().position(|n| *n == sb.node);
+            let (kind, detail) = match (lag > limit, was) {
+                (true, None) => {
+                    self.alerting.push(sb.node.clone());
+                    ("lag_alert", format!("lag {lag:.3} s is over {limit} s"))
+                }
+                (false, Some(i)) => {
+                    self.alerting.remove(i);
+                    ("lag_ok", format!("lag {lag:.3} s is back under {limit} s"))
+                }
+                _ => continue,
+            };
+            self.run.events += 1;
+            sink.event(self.t_s(s.at), &event(s.at, kind, &sb.node, &detail))?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! progress display in; tests plug in a `Vec`.
 
 use super::stats::RecordedRun;
-use crate::messages::{EventRecord, StandbySample};
+use crate::messages::{EventRecord, ReplSample, StandbySample};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -51,6 +51,10 @@ pub struct ProgressLine {
 
 /// Where the recorder's output goes.
 pub trait Sink: Send {
+    /// A whole sample of the replication sampler (before its lag rows).
+    fn sample(&mut self, _t_s: f64, _sample: &ReplSample) -> Result<()> {
+        Ok(())
+    }
     fn lag(&mut self, t_s: f64, sample: &StandbySample) -> Result<()>;
     fn event(&mut self, t_s: f64, event: &EventRecord) -> Result<()>;
     /// `latency`: this interval's histogram per transaction (ok transactions only).
@@ -64,6 +68,41 @@ pub trait Sink: Send {
     fn checkpoint(&mut self, run: &RecordedRun) -> Result<()>;
     /// The run ended: flush everything.
     fn finish(&mut self) -> Result<()>;
+}
+
+/// Two sinks fed the same output (the result files and the monitor's endpoints).
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: Sink, B: Sink> Sink for Tee<A, B> {
+    fn sample(&mut self, t_s: f64, s: &ReplSample) -> Result<()> {
+        self.0.sample(t_s, s)?;
+        self.1.sample(t_s, s)
+    }
+    fn lag(&mut self, t_s: f64, s: &StandbySample) -> Result<()> {
+        self.0.lag(t_s, s)?;
+        self.1.lag(t_s, s)
+    }
+    fn event(&mut self, t_s: f64, e: &EventRecord) -> Result<()> {
+        self.0.event(t_s, e)?;
+        self.1.event(t_s, e)
+    }
+    fn interval(
+        &mut self,
+        row: &IntervalRow,
+        l: &[Histogram<u64>],
+        p: &ProgressLine,
+    ) -> Result<()> {
+        self.0.interval(row, l, p)?;
+        self.1.interval(row, l, p)
+    }
+    fn checkpoint(&mut self, run: &RecordedRun) -> Result<()> {
+        self.0.checkpoint(run)?;
+        self.1.checkpoint(run)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.0.finish()?;
+        self.1.finish()
+    }
 }
 
 /// A sink that keeps everything, for tests.

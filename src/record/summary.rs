@@ -528,6 +528,7 @@ mod tests {
             nodes: vec!["primary".into()],
             origin: tokio::time::Instant::now(),
             warmup: std::time::Duration::ZERO,
+            lag_alert: None,
         })
         .into_run();
         run.measured_s = 2.0;

@@ -54,6 +54,7 @@ fn recorder(origin: Instant, warmup: Duration) -> Recorder {
         nodes: vec!["primary".into(), "standby1".into()],
         origin,
         warmup,
+        lag_alert: None,
     })
 }
 

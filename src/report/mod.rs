@@ -15,7 +15,7 @@ pub mod table;
 pub use files::{EventsWriter, HlogWriter, IntervalsWriter, LagWriter, LAG_COLUMNS};
 pub use progress::Progress;
 pub use render::render_report;
-pub use run_files::RunFiles;
+pub use run_files::{event_line, ConsoleSink, RunFiles};
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};

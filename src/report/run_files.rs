@@ -13,6 +13,38 @@ use hdrhistogram::Histogram;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// An event as a line on stderr: `warning:` for what needs a person (a lag alert, a split
+/// brain), `info:` for the rest.
+pub fn event_line(t_s: f64, e: &EventRecord) -> String {
+    let level = match e.kind.as_str() {
+        "lag_alert" | "split_brain" => "warning",
+        _ => "info",
+    };
+    format!("{level}: {t_s:>7.2}s {} {} {}", e.kind, e.node, e.detail)
+}
+
+/// Events on stderr, nothing else: the `monitor` command's console.
+pub struct ConsoleSink;
+
+impl Sink for ConsoleSink {
+    fn lag(&mut self, _: f64, _: &StandbySample) -> Result<()> {
+        Ok(())
+    }
+    fn event(&mut self, t_s: f64, e: &EventRecord) -> Result<()> {
+        eprintln!("{}", event_line(t_s, e));
+        Ok(())
+    }
+    fn interval(&mut self, _: &IntervalRow, _: &[Histogram<u64>], _: &ProgressLine) -> Result<()> {
+        Ok(())
+    }
+    fn checkpoint(&mut self, _: &RecordedRun) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Everything a run writes while it runs.
 pub struct RunFiles {
     intervals: IntervalsWriter,

@@ -4,6 +4,7 @@
 
 mod keys;
 mod matrix;
+pub mod monitor;
 mod one_run;
 mod restore;
 pub mod settings;
@@ -33,6 +34,9 @@ pub struct RunRequest {
     pub out: Option<PathBuf>,
     pub quiet: bool,
     pub lab_dir: Option<PathBuf>,
+    /// `--serve ADDR`: /health/db, /metrics and the status page during the run.
+    pub serve: Option<String>,
+    pub lag_alert: Option<Duration>,
 }
 
 /// Run a workload (or its matrix) to the end; errors carry the exit code.
@@ -86,11 +90,30 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         let _ = settings.restore(targets.lab.as_ref()).await;
         return Err(e);
     }
+    let monitor = crate::monitor::MonitorState::new(req.lag_alert.map(|d| d.as_secs_f64()), vec![]);
+    let server = match &req.serve {
+        Some(addr) => match crate::monitor::serve(addr, monitor.clone()).await {
+            Ok(s) => {
+                eprintln!(
+                    "info: serving http://{}/ (/health/db, /metrics) during the run",
+                    s.addr
+                );
+                Some(s)
+            }
+            Err(e) => {
+                let _ = settings.restore(targets.lab.as_ref()).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let mut session = Session {
         targets: &targets,
         source: &source,
         quiet: req.quiet,
         signals: &mut signals,
+        lag_alert: req.lag_alert,
+        monitor: server.as_ref().map(|_| monitor.clone()),
     };
     let result = match plan.matrix.clone() {
         None => single(&mut session, &plan, req.out.as_deref()).await,
@@ -103,6 +126,9 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     }
     if let Err(e) = settings.restore(targets.lab.as_ref()).await {
         eprintln!("warning: the server settings the run changed could not all be put back: {e:#}");
+    }
+    if let Some(s) = server {
+        s.stop().await;
     }
     let outcome = result?;
     if let Some(sig) = outcome.interrupted {

@@ -8,9 +8,10 @@ use super::targets::{lab_now, Targets};
 use super::timeline::Timeline;
 use crate::consistency::verify;
 use crate::exec::{self, Stop};
+use crate::monitor::{MonitorSink, Shared as MonitorShared};
 use crate::pg::{server_info, Endpoint};
 use crate::record::summary::{build, GroupMeta, RunMeta, RunSummary};
-use crate::record::{self, Recorder, RecorderSetup};
+use crate::record::{self, Recorder, RecorderSetup, Sink, Tee};
 use crate::report::{expect, write_atomic, Progress, RunFiles};
 use crate::topology::Topology;
 use crate::workload::Workload;
@@ -35,6 +36,9 @@ pub struct Session<'a> {
     pub source: &'a str,
     pub quiet: bool,
     pub signals: &'a mut Signals,
+    pub lag_alert: Option<Duration>,
+    /// `--serve`: the endpoints' state, fed by every run's recorder.
+    pub monitor: Option<MonitorShared>,
 }
 
 fn now_text() -> String {
@@ -52,7 +56,14 @@ impl Session<'_> {
         let mut meta = self.meta(plan, variant).await?;
         eprintln!("info: running {} -> {}", plan.name, dir.display());
         let total = plan.duration.map(|d| d + plan.warmup);
-        let mut files = RunFiles::create(&dir, meta.clone(), Progress::new(self.quiet, total))?;
+        let files = RunFiles::create(&dir, meta.clone(), Progress::new(self.quiet, total))?;
+        let mut sink: Box<dyn Sink> = match &self.monitor {
+            Some(m) => {
+                m.lock().unwrap_or_else(|e| e.into_inner()).tx_names = meta.tx_names.clone();
+                Box::new(Tee(files, MonitorSink(m.clone())))
+            }
+            None => Box::new(files),
+        };
         let (tx, rx) = mpsc::channel(65_536);
         let endpoints = &self.targets.endpoints;
         let topology = Arc::new(Topology::new(
@@ -73,9 +84,10 @@ impl Session<'_> {
             nodes: endpoints.iter().map(|e| e.name.clone()).collect(),
             origin,
             warmup: plan.warmup,
+            lag_alert: self.lag_alert,
         });
         let recording =
-            tokio::spawn(async move { record::drive(recorder, rx, &mut files, origin).await });
+            tokio::spawn(async move { record::drive(recorder, rx, sink.as_mut(), origin).await });
         let (stop_tx, stop_rx) = watch::channel(false);
         let sampler = plan.sample_every.map(|every| {
             tokio::spawn(crate::sampler::run_sampler(

@@ -51,15 +51,7 @@ pub async fn resolve(plan: &Workload, lab_dir: Option<&Path>) -> Result<Targets>
         cluster::up(&lab, &UpOptions::default()).await?;
     }
     let state = lab.state()?;
-    let mut endpoints = Vec::new();
-    for n in std::iter::once(state.primary()).chain(state.standbys().filter(|n| !n.needs_rejoin)) {
-        endpoints.push(Endpoint {
-            name: n.name.clone(),
-            config: lab
-                .conn(&state, n.port)?
-                .config(std::time::Duration::from_secs(5)),
-        });
-    }
+    let endpoints = lab_endpoints(&lab, false)?;
     let cluster = ClusterInfo {
         kind: "lab".into(),
         dir: Some(lab.dir.display().to_string()),
@@ -72,6 +64,25 @@ pub async fn resolve(plan: &Workload, lab_dir: Option<&Path>) -> Result<Targets>
         lab: Some(lab),
         cluster,
     })
+}
+
+/// The lab's nodes, the primary first; with `all`, a former primary that awaits a rejoin too.
+pub fn lab_endpoints(lab: &Lab, all: bool) -> Result<Vec<Endpoint>> {
+    let state = lab.state()?;
+    let mut endpoints = Vec::new();
+    let others = state
+        .nodes
+        .iter()
+        .filter(|n| n.role == crate::cluster::Role::Standby);
+    for n in std::iter::once(state.primary()).chain(others.filter(|n| all || !n.needs_rejoin)) {
+        endpoints.push(Endpoint {
+            name: n.name.clone(),
+            config: lab
+                .conn(&state, n.port)?
+                .config(std::time::Duration::from_secs(5)),
+        });
+    }
+    Ok(endpoints)
 }
 
 fn addresses(endpoints: &[Endpoint]) -> Vec<NodeAddress> {
