@@ -4,6 +4,7 @@
 
 mod health;
 mod http;
+pub mod latency;
 pub mod metrics;
 pub mod state;
 

@@ -2,7 +2,7 @@
 //! every node's latest state, each standby's recent lag, the WAL written, and during a run the
 //! transactions' counts and latency.
 
-use super::metrics::Latency;
+use super::latency::Latency;
 use crate::messages::{EventRecord, ReplSample, StandbySample};
 use crate::pg::format_lsn;
 use crate::record::{IntervalRow, ProgressLine, RecordedRun, Sink};

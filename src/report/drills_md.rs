@@ -1,7 +1,7 @@
 //! report.md's drill sections: interruptions with the catch-up prediction beside the
 //! measurement, the failover's RTO and RPO, the runbook timeline, split brain, verify.
 
-use super::render::bytes_text;
+use super::format::bytes_text;
 use crate::record::summary::RunSummary;
 use std::fmt::Write as _;
 

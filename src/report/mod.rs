@@ -5,6 +5,7 @@ pub mod compare;
 mod drills_md;
 pub mod expect;
 mod files;
+mod format;
 pub mod load;
 pub mod matrix;
 pub mod progress;

@@ -1,6 +1,7 @@
 //! `report`: charts/*.png and report.md, drawn from the result files alone.
 
 use super::charts::{byte_unit, draw_line_chart, LineChart, Series, PALETTE};
+use super::format::bytes_text;
 use super::load::{load_result, Column, ResultData};
 use crate::record::summary::RunSummary;
 use anyhow::{Context, Result};
@@ -183,21 +184,6 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
 fn num(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}"))
         .unwrap_or_else(|| "-".into())
-}
-
-/// Bytes in the unit that suits them.
-pub fn bytes_text(v: Option<f64>) -> String {
-    match v {
-        Some(b) => {
-            let (div, unit) = byte_unit(b);
-            if div == 1.0 {
-                format!("{b:.0} bytes")
-            } else {
-                format!("{:.2} {unit}", b / div)
-            }
-        }
-        None => "-".into(),
-    }
 }
 
 fn ms_from_s(v: Option<f64>) -> String {
