@@ -120,6 +120,21 @@ pub struct ReplSample {
     pub timeline_changed: bool,
 }
 
+/// A sweep's step boundaries: the recorder keeps each step's statistics apart and hands them
+/// back at its end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepMark {
+    /// Group `group` runs at `offered_rate` from `at`.
+    Begin {
+        group: u16,
+        offered_rate: f64,
+        at: Instant,
+    },
+    End {
+        at: Instant,
+    },
+}
+
 /// A message for the recorder.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -127,4 +142,5 @@ pub enum Record {
     Event(EventRecord),
     Count(Counter),
     Sample(Box<ReplSample>),
+    Step(StepMark),
 }

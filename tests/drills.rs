@@ -73,10 +73,17 @@ async fn an_interruption_is_measured_and_its_catch_up_predicted() {
         predicted / measured < 2.0 && measured / predicted < 2.0,
         "predicted {predicted} s, measured {measured} s: {i}"
     );
+    // What the model describes: the time until the standby is back at the moving head.
+    let head = f(&i["caught_up_with_head_s"]);
+    assert!(
+        predicted / head < 2.0 && head / predicted < 2.0,
+        "predicted {predicted} s, back at the head after {head} s: {i}"
+    );
     assert_eq!(s["standbys"]["standby1"]["catch_up_s"], i["catch_up_s"]);
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
-        report.contains("## Network interruptions") && report.contains("the prediction is"),
+        report.contains("## Network interruptions")
+            && report.contains("To reach the moving head the model gives"),
         "{report}"
     );
     // The lab's link is back as it was.

@@ -1,6 +1,8 @@
 //! Checking a parsed workload file and compiling it into a `Workload`.
 
-use super::drills::{build_event, build_expectation, build_matrix, setting_name, setting_value};
+use super::drills::{
+    build_event, build_expectation, build_matrix, build_sweep, setting_name, setting_value,
+};
 use super::file::WorkloadFile;
 use super::groups::build_groups;
 use super::source::Source;
@@ -76,7 +78,22 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
     }
     let transactions = build_transactions(src, &file.transaction)?;
     let groups = build_groups(src, &file.load, &transactions)?;
-    if duration.is_none() && !groups.iter().any(|g| g.stop_after.is_some()) {
+    let sweep = file
+        .sweep
+        .as_ref()
+        .map(|s| build_sweep(src, s, &groups))
+        .transpose()?;
+    if let (Some(_), Some(d)) = (&sweep, &file.run.duration) {
+        return Err(src.error_at(
+            d.span(),
+            "run.duration",
+            "a [sweep] runs as long as its steps take: remove run.duration (each step lasts sweep.step)",
+        ));
+    }
+    if sweep.is_some() && matrix.is_some() {
+        return Err(src.error("sweep", "a workload has a [sweep] or a [matrix], not both"));
+    }
+    if sweep.is_none() && duration.is_none() && !groups.iter().any(|g| g.stop_after.is_some()) {
         return Err(src.error(
             "run.duration",
             "missing: set run.duration (e.g. duration = \"60s\") or a stop_after in a [[load]]",
@@ -140,5 +157,6 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         matrix,
         server_settings,
         verify: file.run.verify.unwrap_or(false),
+        sweep,
     })
 }

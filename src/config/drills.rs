@@ -7,6 +7,7 @@ use crate::pg::SyncMode;
 use crate::units::{parse_duration, parse_rate};
 use crate::workload::*;
 use anyhow::Result;
+use std::time::Duration;
 use toml::Spanned;
 
 pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result<Matrix> {
@@ -259,4 +260,90 @@ pub fn setting_value(
         toml::Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
         _ => Err(src.error_at(span, key, "expected a string, a number or true/false")),
     }
+}
+
+/// Check `[sweep]` against the groups; the swept group gets an open-model rate per step.
+pub fn build_sweep(
+    src: &Source,
+    def: &Spanned<super::file::SweepDef>,
+    groups: &[Group],
+) -> Result<Sweep> {
+    let d = def.get_ref();
+    let key = |k: &str| format!("sweep.{k}");
+    let name = d.group.get_ref();
+    let group = groups.iter().position(|g| &g.name == name).ok_or_else(|| {
+        let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+        src.error_at(
+            d.group.span(),
+            &key("group"),
+            format!(
+                "no [[load]] named '{name}' (the groups are {})",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let rate_ok = |v: f64| (0.001..=10_000_000.0).contains(&v);
+    let rates = match d.rates.get_ref() {
+        toml::Value::String(s) if s == "auto" => Vec::new(),
+        toml::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::Integer(i) if rate_ok(*i as f64) => Ok(*i as f64),
+                toml::Value::Float(f) if rate_ok(*f) => Ok(*f),
+                _ => Err(src.error_at(
+                    d.rates.span(),
+                    &key("rates"),
+                    format!("{v} is not a rate: expected transactions per second from 0.001 to 10000000"),
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => {
+            return Err(src.error_at(
+                d.rates.span(),
+                &key("rates"),
+                "expected \"auto\" or a list of rates, e.g. [100, 200, 400]",
+            ))
+        }
+    };
+    let number = |v: &Option<Spanned<f64>>, k: &str, default: f64| -> Result<f64> {
+        match v {
+            Some(x) if !rate_ok(*x.get_ref()) => Err(src.error_at(
+                x.span(),
+                &key(k),
+                format!("{} is not a rate: expected 0.001 to 10000000", x.get_ref()),
+            )),
+            Some(x) => Ok(*x.get_ref()),
+            None => Ok(default),
+        }
+    };
+    let dur = |v: &Option<Spanned<String>>, k: &str, default: Duration| -> Result<Duration> {
+        v.as_ref()
+            .map(|s| parse_duration(s.get_ref()).map_err(|m| src.error_at(s.span(), &key(k), m)))
+            .transpose()
+            .map(|d| d.unwrap_or(default))
+    };
+    let step = dur(&d.step, "step", Duration::from_secs(10))?;
+    if step < Duration::from_secs(1) {
+        return Err(src.error_at(def.span(), &key("step"), "must be 1s or longer"));
+    }
+    let slo = d
+        .slo
+        .iter()
+        .map(|(path, cond)| build_expectation(src, path, cond))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Sweep {
+        group,
+        rates,
+        start: number(&d.start, "start", groups[group].rate.unwrap_or(100.0))?,
+        max_rate: number(&d.max_rate, "max_rate", 100_000.0)?,
+        step,
+        settle: dur(&d.settle, "settle", Duration::from_secs(60))?,
+        slo,
+        current: d
+            .current
+            .as_ref()
+            .map(|c| *c.get_ref())
+            .filter(|c| *c > 0.0),
+        probe: dur(&d.probe, "probe", Duration::from_secs(5))?,
+    })
 }

@@ -27,6 +27,25 @@ pub struct WorkloadFile {
     pub matrix: Option<Spanned<MatrixDef>>,
     #[serde(default)]
     pub expect: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub sweep: Option<Spanned<SweepDef>>,
+}
+
+/// `[sweep]`: step one group's rate until the SLO breaks.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepDef {
+    pub group: Spanned<String>,
+    /// "auto" or a list of rates.
+    pub rates: Spanned<toml::Value>,
+    pub start: Option<Spanned<f64>>,
+    pub max_rate: Option<Spanned<f64>>,
+    pub step: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+    #[serde(default)]
+    pub slo: IndexMap<String, Spanned<String>>,
+    pub current: Option<Spanned<f64>>,
+    pub probe: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

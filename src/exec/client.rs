@@ -2,7 +2,7 @@
 //! moment, runs them (retrying serialization failures up to max_tries), reconnects with backoff
 //! after a connection loss, and sends every outcome to the recorder.
 
-use super::pacer::{Quota, Schedule};
+use super::pacer::{Pace, Quota, Slot};
 use super::router::Router;
 use super::txn::{run_copy, run_sql, TxResult, Vars};
 use crate::messages::{Counter, EventRecord, Outcome, Record, TxSample};
@@ -21,10 +21,11 @@ use tokio::time::Instant;
 pub const RYW_WAIT: Duration = Duration::from_millis(50);
 
 /// A group's shared pacing state. The schedule is set when the load starts (after every
-/// client has connected), so connection set-up never shows as schedule lag.
+/// client has connected), so connection set-up never shows as schedule lag; a sweep changes
+/// it step by step.
 pub struct GroupRuntime {
     pub quota: Quota,
-    pub schedule: std::sync::OnceLock<Schedule>,
+    pub pace: Pace,
 }
 
 /// What every client shares.
@@ -131,11 +132,14 @@ impl Client {
         *self.stop.borrow()
     }
 
-    /// Sleep until `t`, or return false if the run stops first.
-    async fn sleep_until(&mut self, t: Instant) -> bool {
+    /// Sleep until slot `t`; false if the run stops or the pace changes first.
+    async fn sleep_until_slot(&mut self, t: Instant, pace: &Pace) -> bool {
+        let mut changed = pace.subscribe();
+        changed.mark_unchanged();
         tokio::select! {
             _ = tokio::time::sleep_until(t) => !self.stopped(),
             _ = self.stop.changed() => false,
+            _ = changed.changed() => false,
         }
     }
 
@@ -184,15 +188,29 @@ impl Client {
         let total: u32 = group.mix.iter().map(|(_, w)| w).sum();
         while !self.stopped() {
             self.follow_topology();
-            let intended = match runtime.schedule.get() {
-                Some(s) => {
-                    let t = s.next();
-                    if t > Instant::now() && !self.sleep_until(t).await {
-                        break;
+            let intended = match runtime.pace.next() {
+                Slot::At(t) => {
+                    if t > Instant::now() && !self.sleep_until_slot(t, &runtime.pace).await {
+                        if self.stopped() {
+                            break;
+                        }
+                        continue; // the pace changed meanwhile: take a slot of the new one
                     }
                     Some(t)
                 }
-                None => None,
+                Slot::Closed => None,
+                Slot::Hold => {
+                    let mut changed = runtime.pace.subscribe();
+                    changed.mark_unchanged();
+                    if runtime.pace.next() == Slot::Hold {
+                        let mut stop = self.stop.clone();
+                        tokio::select! {
+                            _ = changed.changed() => {}
+                            _ = stop.wait_for(|s| *s) => break,
+                        }
+                    }
+                    continue;
+                }
             };
             let tx_idx = pick(&mut self.rng, &group.mix, total);
             let tx = &shared.plan.transactions[tx_idx];

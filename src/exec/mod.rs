@@ -11,7 +11,7 @@ mod txn;
 
 pub use client::{GroupRuntime, Shared};
 pub use outcome::{classify, error_kind, retryable, ErrorKind, Phase};
-pub use pacer::{Quota, Schedule};
+pub use pacer::{Pace, Quota, Schedule, Slot};
 pub use router::Router;
 
 use crate::messages::Record;
@@ -23,6 +23,26 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+/// Changes a group's pace during the run.
+#[derive(Clone)]
+pub struct RateControl {
+    shared: Arc<Shared>,
+}
+
+impl RateControl {
+    /// Group `group` runs at `rate` per second from now on.
+    pub fn set_rate(&self, group: usize, rate: f64) {
+        self.shared.groups[group]
+            .pace
+            .set_rate(Instant::now(), rate);
+    }
+
+    /// Group `group` starts nothing until the next `set_rate`.
+    pub fn hold(&self, group: usize) {
+        self.shared.groups[group].pace.hold();
+    }
+}
 
 /// Why the load stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +85,7 @@ pub async fn connect_clients(
         .iter()
         .map(|g| GroupRuntime {
             quota: Quota::new(g.stop_after),
-            schedule: std::sync::OnceLock::new(),
+            pace: Pace::default(),
         })
         .collect();
     let shared = Arc::new(Shared {
@@ -109,9 +129,17 @@ pub async fn connect_clients(
 }
 
 impl Load {
+    /// A handle that changes the groups' rates while the load runs (a sweep).
+    pub fn control(&self) -> RateControl {
+        RateControl {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Start the load at `origin` and drive it until the duration passes, every stop_after
-    /// group is done, or `interrupt` resolves. In-flight transactions get 10 s to finish.
-    pub async fn run(self, origin: Instant, interrupt: impl Future<Output = i32>) -> LoadEnd {
+    /// group is done, or `until` resolves (a signal, a sweep's end): then with what it says.
+    /// In-flight transactions get 10 s to finish.
+    pub async fn run(self, origin: Instant, until: impl Future<Output = Stop>) -> LoadEnd {
         let Load {
             shared,
             mut clients,
@@ -120,15 +148,18 @@ impl Load {
             stop_tx,
         } = self;
         let plan = shared.plan.clone();
-        for (g, rt) in plan.groups.iter().zip(&shared.groups) {
-            if let Some(rate) = g.rate {
-                let _ = rt.schedule.set(Schedule::new(origin, rate));
+        let swept = plan.sweep.as_ref().map(|s| s.group);
+        for (gi, (g, rt)) in plan.groups.iter().zip(&shared.groups).enumerate() {
+            if swept == Some(gi) {
+                rt.pace.hold(); // a sweep's steps set its rate
+            } else if let Some(rate) = g.rate {
+                rt.pace.set_rate(origin, rate);
             }
         }
         let _ = start_tx.send(true);
         let end = plan.duration.map(|d| origin + plan.warmup + d);
         let mut remaining: Vec<u32> = plan.groups.iter().map(|g| g.clients).collect();
-        tokio::pin!(interrupt);
+        tokio::pin!(until);
         let stop = loop {
             tokio::select! {
                 _ = async { tokio::time::sleep_until(end.unwrap()).await }, if end.is_some() => break Stop::Duration,
@@ -151,7 +182,7 @@ impl Load {
                     }
                     None => break Stop::Done,
                 },
-                sig = &mut interrupt => break Stop::Interrupted(sig),
+                why = &mut until => break why,
             }
         };
         let stopped_at = Instant::now();
@@ -166,7 +197,7 @@ impl Load {
         let backlog = shared
             .groups
             .iter()
-            .map(|g| g.schedule.get().map(|s| s.backlog(stopped_at)))
+            .map(|g| g.pace.schedule().map(|s| s.backlog(stopped_at)))
             .collect();
         LoadEnd { stop, backlog }
     }

@@ -94,9 +94,103 @@ impl Schedule {
     }
 }
 
+/// What a client of a group does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Start at this intended time (open model).
+    At(Instant),
+    /// No schedule: start as soon as the last transaction ended (closed model).
+    Closed,
+    /// The group is held (a sweep waits for the standbys between steps): wait for a change.
+    Hold,
+}
+
+/// A group's pace: its schedule of the moment, which a sweep changes while the run goes on.
+/// Clients read it without a lock.
+#[derive(Debug)]
+pub struct Pace {
+    schedule: arc_swap::ArcSwapOption<Schedule>,
+    held: std::sync::atomic::AtomicBool,
+    /// Whether the group ever had a rate (the open model's numbers are reported for it).
+    open: std::sync::atomic::AtomicBool,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            schedule: arc_swap::ArcSwapOption::empty(),
+            held: AtomicBool::new(false),
+            open: AtomicBool::new(false),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Pace {
+    /// The next slot.
+    pub fn next(&self) -> Slot {
+        if self.held.load(Ordering::Acquire) {
+            return Slot::Hold;
+        }
+        match self.schedule.load().as_ref() {
+            Some(s) => Slot::At(s.next()),
+            None => Slot::Closed,
+        }
+    }
+
+    /// From `start` on, `rate` per second (slots of an earlier rate not yet taken are dropped).
+    pub fn set_rate(&self, start: Instant, rate: f64) {
+        self.schedule
+            .store(Some(std::sync::Arc::new(Schedule::new(start, rate))));
+        self.open.store(true, Ordering::Release);
+        self.held.store(false, Ordering::Release);
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Stop handing out slots until the next `set_rate`.
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::Release);
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver woken by every change (clients waiting on a hold or a far slot).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The schedule of the moment (None: closed model).
+    pub fn schedule(&self) -> Option<std::sync::Arc<Schedule>> {
+        self.schedule.load_full()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pace_changes_rate_holds_and_goes_on() {
+        let p = Pace::default();
+        assert_eq!(p.next(), Slot::Closed);
+        let t0 = Instant::now();
+        p.set_rate(t0, 10.0);
+        assert_eq!(p.next(), Slot::At(t0));
+        assert_eq!(p.next(), Slot::At(t0 + Duration::from_millis(100)));
+        let rx = p.subscribe();
+        p.hold();
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(p.next(), Slot::Hold);
+        let t1 = t0 + Duration::from_secs(5);
+        p.set_rate(t1, 100.0);
+        assert_eq!(p.next(), Slot::At(t1));
+        assert_eq!(p.next(), Slot::At(t1 + Duration::from_millis(10)));
+        assert!(p.is_open());
+    }
 
     #[test]
     fn quota_hands_out_exactly_the_limit() {

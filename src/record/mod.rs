@@ -2,11 +2,14 @@
 //! every message from the workers, the sampler and the timeline; `drive` feeds it from the
 //! channel and closes an interval every second, handing rows and snapshots to a `Sink`.
 
+pub mod capacity;
 pub mod drills;
 mod recorder;
 mod sink;
 pub mod stats;
+pub mod steps;
 pub mod summary;
+pub mod values;
 
 pub use drills::{DrillTracker, Drills};
 pub use recorder::{event, Recorder, RecorderSetup};
@@ -15,6 +18,7 @@ pub use stats::{
     new_bytes_histogram, new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun,
     StandbyStats, TxStats, WalStats,
 };
+pub use steps::StepStats;
 
 use crate::messages::Record;
 use anyhow::Result;

@@ -6,7 +6,8 @@ use super::sink::{IntervalRow, IntervalTx, ProgressLine, Sink};
 use super::stats::{
     new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun, TxStats, WalStats,
 };
-use crate::messages::{Counter, EventRecord, Outcome, Record, ReplSample, TxSample};
+use super::steps::{StepAccum, StepStats};
+use crate::messages::{Counter, EventRecord, Outcome, Record, ReplSample, StepMark, TxSample};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct RecorderSetup {
     pub warmup: Duration,
     /// `--lag-alert`: a standby whose time lag crosses it (and comes back) is an event.
     pub lag_alert: Option<Duration>,
+    /// A sweep's steps' statistics go here as each step ends.
+    pub steps: Option<tokio::sync::mpsc::UnboundedSender<StepStats>>,
 }
 
 pub struct Recorder {
@@ -50,6 +53,8 @@ pub struct Recorder {
     lag_alert: Option<f64>,
     /// Standbys over the lag alert now.
     alerting: Vec<String>,
+    step: Option<StepAccum>,
+    step_out: Option<tokio::sync::mpsc::UnboundedSender<StepStats>>,
 }
 
 impl Recorder {
@@ -87,6 +92,8 @@ impl Recorder {
             latest_lag: standbys.iter().map(|s| (s.clone(), None)).collect(),
             lag_alert: setup.lag_alert.map(|d| d.as_secs_f64()),
             alerting: Vec::new(),
+            step: None,
+            step_out: setup.steps,
         }
     }
 
@@ -115,8 +122,24 @@ impl Recorder {
             }
             Record::Count(c) => self.take_count(c),
             Record::Sample(s) => self.take_sample(&s, sink)?,
+            Record::Step(mark) => self.take_step(mark),
         }
         Ok(())
+    }
+
+    fn take_step(&mut self, mark: StepMark) {
+        match mark {
+            StepMark::Begin {
+                group,
+                offered_rate,
+                at,
+            } => self.step = Some(StepAccum::new(group, offered_rate, at, self.t_s(at))),
+            StepMark::End { at } => {
+                if let (Some(step), Some(out)) = (self.step.take(), &self.step_out) {
+                    let _ = out.send(step.finish(self.t_s(at)));
+                }
+            }
+        }
     }
 
     fn take_count(&mut self, c: Counter) {
@@ -132,6 +155,9 @@ impl Recorder {
 
     fn take_tx(&mut self, s: TxSample) {
         let i = s.tx as usize;
+        if let Some(step) = self.step.as_mut() {
+            step.take_tx(&s);
+        }
         let end_s = self.t_s(s.started) + s.latency_us as f64 / 1e6;
         self.drills.on_tx(end_s, i, s.node as usize, s.outcome);
         if let Some(seq) = s.key {
@@ -176,6 +202,9 @@ impl Recorder {
         let measured = s.at >= self.warmup_end;
         self.take_wal(s, measured);
         let t = self.t_s(s.at);
+        if let Some(step) = self.step.as_mut() {
+            step.take_sample(t, s);
+        }
         sink.sample(t, s)?;
         self.check_lag_alerts(s, sink)?;
         if let Some(nodes) = self.drills.on_sample(t, s) {

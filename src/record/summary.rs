@@ -2,11 +2,12 @@
 //! `compare`, `[matrix]` and the printed table. `tps` is ok transactions per second
 //! everywhere; retries are counted apart from failures. No passwords.
 
+pub use super::capacity::SweepSummary;
 pub use super::drills::{Drills, Failover, Interruption, KeyCounts, Milestone, SplitBrainSeen};
 use super::stats::RecordedRun;
+pub use super::values::{latency_ms, lookup, number, quantiles, round, LatencyMs, Quantiles};
 use crate::consistency::VerifyReport;
 use crate::pg::ServerInfo;
-use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub struct RunSummary {
     /// `[run] verify = true`: every node compared at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// `[sweep]`: each step, the max sustainable rate, the projections (DESIGN section 11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSummary>,
     /// `[expect]` verdicts, in the file's order.
     #[serde(default)]
     pub expect: Vec<Verdict>,
@@ -90,25 +94,6 @@ pub struct LinkInfo {
     pub paused: bool,
     #[serde(default)]
     pub cut: bool,
-}
-
-/// Latency of ok transactions in milliseconds (null when there were none).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencyMs {
-    pub mean: Option<f64>,
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub p99: Option<f64>,
-    pub p999: Option<f64>,
-    pub max: Option<f64>,
-}
-
-/// p50, p99 and max (null when nothing was recorded).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Quantiles {
-    pub p50: Option<f64>,
-    pub p99: Option<f64>,
-    pub max: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,47 +234,6 @@ pub struct GroupMeta {
     pub backlog: Option<u64>,
 }
 
-fn round(v: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (v * f).round() / f
-}
-
-/// mean, p50, p90, p99, p999, max of a microsecond histogram, in milliseconds.
-pub fn latency_ms(h: &Histogram<u64>) -> LatencyMs {
-    if h.is_empty() {
-        return LatencyMs::default();
-    }
-    let ms = |us: u64| Some(round(us as f64 / 1000.0, 3));
-    LatencyMs {
-        mean: Some(round(h.mean() / 1000.0, 3)),
-        p50: ms(h.value_at_quantile(0.5)),
-        p90: ms(h.value_at_quantile(0.9)),
-        p99: ms(h.value_at_quantile(0.99)),
-        p999: ms(h.value_at_quantile(0.999)),
-        max: ms(h.max()),
-    }
-}
-
-/// p50, p99 and max of a histogram times `scale` (whole numbers when scale >= 1).
-pub fn quantiles(h: &Histogram<u64>, scale: f64) -> Quantiles {
-    if h.is_empty() {
-        return Quantiles::default();
-    }
-    let v = |x: u64| {
-        let scaled = x as f64 * scale;
-        Some(if scale >= 1.0 {
-            scaled.round()
-        } else {
-            round(scaled, 6)
-        })
-    };
-    Quantiles {
-        p50: v(h.value_at_quantile(0.5)),
-        p99: v(h.value_at_quantile(0.99)),
-        max: v(h.max()),
-    }
-}
-
 fn per_s(n: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         round(n as f64 / secs, 1)
@@ -404,6 +348,7 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> RunSummary
         events: run.events,
         drills: run.drills.clone(),
         verify: None,
+        sweep: None,
         expect: Vec::new(),
     }
 }
@@ -438,31 +383,6 @@ impl RunSummary {
     pub fn tx_names(&self) -> Vec<String> {
         self.transactions.keys().cloned().collect()
     }
-}
-
-/// A JSON value as a number: numbers as they are, true/false as 1/0 (so `[expect]` can say
-/// `"drills.interruption.standby1.slot_lost" = "== 1"`).
-pub fn number(v: &serde_json::Value) -> Option<f64> {
-    match v {
-        serde_json::Value::Bool(b) => Some(f64::from(u8::from(*b))),
-        other => other.as_f64(),
-    }
-}
-
-/// Look up `a.b.c` in a JSON document (keys may contain dots: the longest match wins).
-pub fn lookup<'a>(doc: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    if path.is_empty() {
-        return Some(doc);
-    }
-    let obj = doc.as_object()?;
-    let parts: Vec<&str> = path.split('.').collect();
-    for n in (1..=parts.len()).rev() {
-        let key = parts[..n].join(".");
-        if let Some(v) = obj.get(&key) {
-            return lookup(v, &parts[n..].join("."));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -529,6 +449,7 @@ mod tests {
             origin: tokio::time::Instant::now(),
             warmup: std::time::Duration::ZERO,
             lag_alert: None,
+            steps: None,
         })
         .into_run();
         run.measured_s = 2.0;

@@ -55,6 +55,7 @@ fn recorder(origin: Instant, warmup: Duration) -> Recorder {
         origin,
         warmup,
         lag_alert: None,
+        steps: None,
     })
 }
 

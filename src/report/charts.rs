@@ -8,7 +8,7 @@ use std::sync::Once;
 static FONT: Once = Once::new();
 
 /// The charts' font, shipped in the binary so no system font is needed.
-fn register_font() {
+pub fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, bytes);

@@ -1,5 +1,6 @@
 //! Result files (DESIGN section 8): writers for the per-second files and the summary.
 
+pub mod capacity;
 pub mod charts;
 pub mod compare;
 mod drills_md;

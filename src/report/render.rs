@@ -24,6 +24,7 @@ pub fn render_report(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&charts)
         .with_context(|| format!("cannot create {}", charts.display()))?;
     draw_run_charts(&data, &charts)?;
+    super::capacity::write_capacity(dir, &data.summary)?;
     let md = report_markdown(&data);
     super::write_atomic(&dir.join("report.md"), md.as_bytes())
 }
@@ -228,6 +229,15 @@ pub fn report_markdown(data: &ResultData) -> String {
         );
     }
     words(&mut md, s);
+    if let Some(sw) = &s.sweep {
+        let _ = writeln!(
+            md,
+            "\n## Capacity\n\nA sweep of the group `{}`: max sustainable rate **{}**{}. The steps, the SLO and the projections are in [capacity.md](capacity.md).\n",
+            sw.group,
+            sw.max_sustainable_rate.map(|m| format!("{m} tx/s")).unwrap_or_else(|| "not found".into()),
+            sw.limit.as_ref().map(|l| format!(", limited by {l}")).unwrap_or_default()
+        );
+    }
     tables(&mut md, s);
     md.push_str(&super::drills_md::drills_markdown(s));
     if !data.events.is_empty() {

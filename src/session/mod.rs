@@ -9,6 +9,7 @@ mod one_run;
 mod restore;
 pub mod settings;
 pub mod signals;
+mod sweep;
 mod targets;
 pub mod timeline;
 

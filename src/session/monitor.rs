@@ -79,6 +79,7 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
         origin,
         warmup: Duration::ZERO,
         lag_alert: req.lag_alert,
+        steps: None,
     });
     let (tx, rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -4,6 +4,7 @@
 
 use super::keys;
 use super::signals::Signals;
+use super::sweep::{summarize, SweepRun};
 use super::targets::{lab_now, Targets};
 use super::timeline::Timeline;
 use crate::consistency::verify;
@@ -78,6 +79,7 @@ impl Session<'_> {
         let plan_arc = Arc::new(plan.clone());
         let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone()).await;
         let origin = Instant::now();
+        let (steps_tx, steps_rx) = mpsc::unbounded_channel();
         let recorder = Recorder::new(RecorderSetup {
             tx_writes: plan.transactions.iter().map(|t| t.is_write()).collect(),
             groups: plan.groups.len(),
@@ -85,6 +87,7 @@ impl Session<'_> {
             origin,
             warmup: plan.warmup,
             lag_alert: self.lag_alert,
+            steps: plan.sweep.as_ref().map(|_| steps_tx),
         });
         let recording =
             tokio::spawn(async move { record::drive(recorder, rx, sink.as_mut(), origin).await });
@@ -104,9 +107,38 @@ impl Session<'_> {
             records: tx.clone(),
         };
         let timeline = tokio::spawn(timeline.run(plan.events.clone(), origin, stop_rx));
-        drop(tx);
 
-        let end = load.run(origin, self.signals.next()).await;
+        let judged = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sweep_done, mut sweep_ended) = tokio::sync::oneshot::channel::<()>();
+        let sweep_task = plan.sweep.clone().map(|sweep| {
+            let run = SweepRun {
+                sweep,
+                control: load.control(),
+                records: tx.clone(),
+                steps: steps_rx,
+                topology: topology.clone(),
+                lab: self.targets.lab.clone(),
+                warmup: plan.warmup,
+                judged: judged.clone(),
+            };
+            tokio::spawn(async move {
+                run.run().await;
+                let _ = sweep_done.send(());
+            })
+        });
+        let signals = &mut *self.signals;
+        let sweeping = sweep_task.is_some();
+        let until = async move {
+            tokio::select! {
+                sig = signals.next() => Stop::Interrupted(sig),
+                _ = &mut sweep_ended, if sweeping => Stop::Done,
+            }
+        };
+        let end = load.run(origin, until).await;
+        if let Some(t) = sweep_task {
+            t.abort();
+        }
+        drop(tx);
         let _ = stop_tx.send(true);
         if let Some(s) = sampler {
             let _ = s.await;
@@ -123,6 +155,11 @@ impl Session<'_> {
             _ => None,
         };
         let mut summary = build(&meta, &recorded, interrupted.is_some());
+        if let Some(sweep) = &plan.sweep {
+            let steps = std::mem::take(&mut *judged.lock().unwrap_or_else(|e| e.into_inner()));
+            let group = &plan.groups[sweep.group].name;
+            summary.sweep = Some(summarize(sweep, group, steps, &summary.drills));
+        }
         let view = topology.view();
         let primary = view.primary().map(|p| view.nodes[p].endpoint.clone());
         if let (true, Some(f), Some(p)) = (

@@ -246,6 +246,27 @@ pub struct Workload {
     pub server_settings: Vec<(String, String)>,
     /// `[run] verify`: end the run with a consistency check of every node.
     pub verify: bool,
+    pub sweep: Option<Sweep>,
+}
+
+/// `[sweep]`: capacity planning, one group's offered rate stepped until the SLO breaks.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The index of the swept `[[load]]` group.
+    pub group: usize,
+    /// The rates to try, in order; empty: `auto` (double from `start`, then bisect).
+    pub rates: Vec<f64>,
+    pub start: f64,
+    pub max_rate: f64,
+    /// How long each step runs.
+    pub step: Duration,
+    /// The longest wait for the standbys to catch up between steps.
+    pub settle: Duration,
+    pub slo: Vec<Expectation>,
+    /// Today's rate: headroom and projections at it.
+    pub current: Option<f64>,
+    /// The replay-rate probe: every standby link paused this long at the max rate (zero: none).
+    pub probe: Duration,
 }
 
 impl Workload {
