@@ -184,6 +184,21 @@ pub async fn start_node(lab: &Lab, name: &str, force: bool) -> Result<()> {
     }
     if node::running_pid(&lab.data_dir(name)).is_none() {
         node::start(lab, &state, name).await?;
+        if n.role == Role::Standby && !n.needs_rejoin && state.primary().name != name {
+            apply_primary_conf(lab, &state).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stop a node cleanly (fast shutdown), and take a standby out of the primary's
+/// synchronous_standby_names meanwhile, so commits never wait for it.
+pub async fn stop_node(lab: &Lab, name: &str) -> Result<()> {
+    let state = lab.state()?;
+    require_node(&state, name)?;
+    node::stop(lab, &state, name, StopMode::Fast).await?;
+    if state.primary().name != name {
+        apply_primary_conf(lab, &state).await?;
     }
     Ok(())
 }

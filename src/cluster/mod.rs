@@ -14,7 +14,7 @@ pub mod status;
 
 pub use failover::{
     kill, most_advanced_standby, promote, rebuild, rejoin, restart_node, set_sync, start_node,
-    wait_following,
+    stop_node, wait_following,
 };
 pub use lifecycle::{destroy, down, up, UpOptions};
 pub use osuser::run as run_command;

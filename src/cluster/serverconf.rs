@@ -41,7 +41,7 @@ pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<
     text.push_str(&format!("cluster_name = {}\n", guc_quote(&node.name)));
     match node.role {
         Role::Primary => {
-            let names = sync_standby_names(state);
+            let names = sync_standby_names(lab, state);
             text.push_str(&format!(
                 "synchronous_standby_names = {}\n",
                 guc_quote(&names)
@@ -71,12 +71,15 @@ pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<
     Ok(())
 }
 
-/// synchronous_standby_names for the primary: the sync mode over the standbys that stream.
-pub fn sync_standby_names(state: &LabState) -> String {
+/// synchronous_standby_names for the primary: the sync mode over the standbys that run (not
+/// awaiting a rejoin, not stopped), so the primary never waits for a standby that is not there
+/// when the tool rewrites it (promote, rejoin, stop, start, a sync change).
+pub fn sync_standby_names(lab: &Lab, state: &LabState) -> String {
     let standbys: Vec<&str> = state
         .nodes
         .iter()
         .filter(|n| n.role == Role::Standby && !n.needs_rejoin)
+        .filter(|n| node::running_pid(&lab.data_dir(&n.name)).is_some())
         .map(|n| n.name.as_str())
         .collect();
     state.sync.standby_names(&standbys)
@@ -94,7 +97,7 @@ pub async fn apply_primary_conf(lab: &Lab, state: &LabState) -> Result<()> {
             .await?;
         client.simple_query("SELECT pg_reload_conf()").await?;
         // pg_reload_conf signals; wait until the new value is in force.
-        let want = sync_standby_names(state);
+        let want = sync_standby_names(lab, state);
         for _ in 0..100 {
             let row = client
                 .query_one("SELECT current_setting('synchronous_standby_names')", &[])

@@ -72,8 +72,9 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         .transpose()?;
     if matrix.is_some() && file.cluster.is_some() {
         let m = file.matrix.as_ref().unwrap();
-        if !m.get_ref().sync.is_empty() || !m.get_ref().link_delay.is_empty() {
-            return Err(src.error_at(m.span(), "matrix", "sync and link_delay need the lab: remove [cluster] or keep only synchronous_commit"));
+        let d = m.get_ref();
+        if !d.sync.is_empty() || !d.link_delay.is_empty() || !d.standbys.is_empty() {
+            return Err(src.error_at(m.span(), "matrix", "sync, link_delay and standbys need the lab: remove [cluster] or vary only synchronous_commit and settings"));
         }
     }
     let transactions = build_transactions(src, &file.transaction)?;

@@ -34,17 +34,54 @@ pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result
         .iter()
         .map(|d| parse_duration(d).map_err(|e| src.error_at(m.span(), "matrix.link_delay", e)))
         .collect::<Result<Vec<_>>>()?;
-    if def.synchronous_commit.is_empty() && sync.is_empty() && link_delay.is_empty() {
+    let standbys = def
+        .standbys
+        .iter()
+        .map(|n| {
+            u32::try_from(*n).ok().filter(|n| *n <= 9).ok_or_else(|| {
+                src.error_at(
+                    m.span(),
+                    "matrix.standbys",
+                    format!("{n} is not a number of standbys: expected 0 to 9"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let settings = def
+        .settings
+        .iter()
+        .map(|(name, values)| {
+            let key = format!("matrix.settings.{name}");
+            if values.is_empty() {
+                return Err(src.error_at(m.span(), &key, "give at least one value"));
+            }
+            Ok((
+                setting_name(src, m.span(), &key, name)?,
+                values
+                    .iter()
+                    .map(|v| setting_value(src, m.span(), &key, v))
+                    .collect::<Result<Vec<_>>>()?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if def.synchronous_commit.is_empty()
+        && sync.is_empty()
+        && link_delay.is_empty()
+        && standbys.is_empty()
+        && settings.is_empty()
+    {
         return Err(src.error_at(
             m.span(),
             "matrix",
-            "empty: give synchronous_commit, sync and/or link_delay lists",
+            "empty: give synchronous_commit, sync, link_delay, standbys and/or settings.<name> lists",
         ));
     }
     Ok(Matrix {
         synchronous_commit: def.synchronous_commit.clone(),
         sync,
         link_delay,
+        standbys,
+        settings,
     })
 }
 

@@ -154,4 +154,8 @@ pub struct MatrixDef {
     pub sync: Vec<String>,
     #[serde(default)]
     pub link_delay: Vec<String>,
+    #[serde(default)]
+    pub standbys: Vec<i64>,
+    #[serde(default)]
+    pub settings: IndexMap<String, Vec<toml::Value>>,
 }

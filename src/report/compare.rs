@@ -159,6 +159,21 @@ pub fn compare_runs(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
             })
             .collect(),
     ));
+    if runs.iter().all(|r| r.summary.sweep.is_some()) {
+        rows.push((
+            "max sustainable rate (tx/s)".into(),
+            runs.iter()
+                .map(|r| Measured {
+                    value: r
+                        .summary
+                        .sweep
+                        .as_ref()
+                        .and_then(|s| s.max_sustainable_rate),
+                    spread: None,
+                })
+                .collect(),
+        ));
+    }
     let labels: Vec<String> = runs.iter().map(|r| r.label()).collect();
     let (md, json_rows) = render_table(&labels, &runs, &rows);
     super::write_atomic(&out_dir.join("compare.md"), md.as_bytes())?;

@@ -29,13 +29,19 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
     let standbys: Vec<String> = first.summary.standbys.keys().cloned().collect();
     let mut md = format!("# {}: matrix\n\n", first.summary.workload);
     let _ = writeln!(md, "One run per combination; each run's own report is in its directory. `compare.md` beside this file lines them up with the noise judgement.\n");
+    let setting_names: Vec<String> = variants
+        .first()
+        .map(|v| v.settings.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
     let mut header = vec![
         "run".to_string(),
         "synchronous_commit".into(),
         "sync".into(),
         "link delay (one way)".into(),
-        "tx/s".into(),
+        "standbys streaming".into(),
     ];
+    header.extend(setting_names.iter().cloned());
+    header.push("tx/s".into());
     for t in &txs {
         header.push(format!("{t} p50 ms"));
         header.push(format!("{t} p99 ms"));
@@ -63,8 +69,12 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
             v.link_delay
                 .map(format_duration)
                 .unwrap_or_else(|| "-".into()),
-            f(Some(s.total.tps), 1.0),
+            v.standbys
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| s.standbys.len().to_string()),
         ];
+        row.extend(v.settings.iter().map(|(_, value)| value.clone()));
+        row.push(f(Some(s.total.tps), 1.0));
         for t in &txs {
             let l = s.transactions.get(t).map(|x| &x.latency_ms);
             row.push(f(l.and_then(|l| l.p50), 1.0));
@@ -78,15 +88,40 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         }
         let _ = writeln!(md, "| {} |", row.join(" | "));
     }
-    let by_delay = variants.iter().any(|v| v.link_delay.is_some());
-    if by_delay && !txs.is_empty() {
+    // The charts' x axis: the link delay when it varies, else the number of standbys.
+    let axis: Option<(&str, fn(&Variant) -> Option<f64>, &str)> =
+        if variants.iter().any(|v| v.link_delay.is_some()) {
+            Some((
+                "one-way link delay (ms)",
+                |v| v.link_delay.map(|d| d.as_secs_f64() * 1000.0),
+                "link delay",
+            ))
+        } else if variants.iter().any(|v| v.standbys.is_some()) {
+            Some((
+                "standbys streaming",
+                |v| v.standbys.map(f64::from),
+                "the number of standbys",
+            ))
+        } else {
+            None
+        };
+    if let (Some((x_label, x_of, against)), false) = (axis, txs.is_empty()) {
         let charts = out.join("charts");
         std::fs::create_dir_all(&charts)?;
         // A line per combination of everything but the delay.
         let mut lines: Vec<Line> = Vec::new();
         for (r, v) in runs.iter().zip(variants) {
             let key = Variant {
-                link_delay: None,
+                link_delay: if axis.map(|a| a.2) == Some("link delay") {
+                    None
+                } else {
+                    v.link_delay
+                },
+                standbys: if axis.map(|a| a.2) == Some("link delay") {
+                    v.standbys
+                } else {
+                    None
+                },
                 ..v.clone()
             }
             .name();
@@ -95,10 +130,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
             } else {
                 key
             };
-            let x = v
-                .link_delay
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .unwrap_or(0.0);
+            let x = x_of(v).unwrap_or(0.0);
             let tps = Some(r.summary.total.tps);
             let p99 = r
                 .summary
@@ -138,8 +170,8 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         draw_line_chart(
             &charts.join("matrix_tps.png"),
             &LineChart {
-                title: "Throughput against link delay".into(),
-                x_label: "one-way link delay (ms)",
+                title: format!("Throughput against {against}"),
+                x_label,
                 y_label: "transactions per second".into(),
                 series: series(|l| &l.tps),
                 events: &[],
@@ -148,14 +180,17 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         draw_line_chart(
             &charts.join("matrix_p99.png"),
             &LineChart {
-                title: format!("{} p99 latency against link delay", txs[0]),
-                x_label: "one-way link delay (ms)",
+                title: format!("{} p99 latency against {against}", txs[0]),
+                x_label,
                 y_label: "p99 latency (ms)".into(),
                 series: series(|l| &l.p99),
                 events: &[],
             },
         )?;
-        md.push_str("\n## Against link delay\n\n![throughput](charts/matrix_tps.png)\n\n![p99 latency](charts/matrix_p99.png)\n");
+        let _ = writeln!(
+            md,
+            "\n## Against {against}\n\n![throughput](charts/matrix_tps.png)\n\n![p99 latency](charts/matrix_p99.png)"
+        );
     }
     super::write_atomic(&out.join("matrix.md"), md.as_bytes())
 }

@@ -3,7 +3,8 @@
 //! the matrix ended.
 
 use super::one_run::{Outcome, Session};
-use crate::cluster::{self, Lab};
+use super::targets::Targets;
+use crate::cluster;
 use crate::link::protocol::Request;
 use crate::report::make_result_dir;
 use crate::workload::{Matrix, Variant, Workload};
@@ -38,22 +39,37 @@ pub async fn run_matrix(
     let lab = session.targets.lab.clone();
     let mut runs: Vec<Outcome> = Vec::new();
     let mut interrupted = None;
-    for (i, v) in variants.iter().enumerate() {
-        eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
-        apply_variant(lab.as_ref(), v).await?;
-        let mut p = plan.clone();
-        if v.synchronous_commit.is_some() {
-            p.synchronous_commit = v.synchronous_commit.clone();
+    let mut stopped: Vec<String> = Vec::new();
+    let looped = async {
+        for (i, v) in variants.iter().enumerate() {
+            eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
+            session.exclude = apply_variant(session.targets, v, &mut stopped).await?;
+            let mut p = plan.clone();
+            if v.synchronous_commit.is_some() {
+                p.synchronous_commit = v.synchronous_commit.clone();
+            }
+            let o = session
+                .run_one(&p, dir_for(&v.name())?, Some(v.name()))
+                .await?;
+            interrupted = o.interrupted;
+            runs.push(o);
+            if interrupted.is_some() {
+                break;
+            }
         }
-        let o = session
-            .run_one(&p, dir_for(&v.name())?, Some(v.name()))
-            .await?;
-        interrupted = o.interrupted;
-        runs.push(o);
-        if interrupted.is_some() {
-            break;
+        anyhow::Ok(())
+    }
+    .await;
+    session.exclude.clear();
+    // The standbys a combination stopped run again, whichever way the matrix ended.
+    if let Some(lab) = &lab {
+        for node in &stopped {
+            if let Err(e) = cluster::start_node(lab, node, false).await {
+                eprintln!("warning: {node} could not be started again: {e:#}");
+            }
         }
     }
+    looped?;
     let failures = runs
         .iter()
         .flat_map(|o| {
@@ -77,23 +93,59 @@ pub async fn run_matrix(
     })
 }
 
-/// Set the lab up for one combination: sync mode and every standby's link delay.
-async fn apply_variant(lab: Option<&Lab>, v: &Variant) -> Result<()> {
-    let Some(lab) = lab else { return Ok(()) };
-    if let Some(mode) = v.sync {
-        cluster::set_sync(lab, mode).await?;
-    }
-    if let Some(delay) = v.link_delay {
-        let state = lab.state()?;
-        for n in state.standbys() {
-            lab.links()
-                .send(&Request::Set {
-                    node: n.name.clone(),
-                    delay_us: Some(delay.as_micros() as u64),
-                    rate: None,
-                })
-                .await?;
+/// Set the lab up for one combination: sync mode, every standby's link delay, how many
+/// standbys stream, server settings. Returns the standbys this combination stops (the run
+/// leaves them out); `stopped` collects every standby the matrix stopped.
+async fn apply_variant(
+    targets: &Targets,
+    v: &Variant,
+    stopped: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let mut excluded = Vec::new();
+    if let Some(lab) = targets.lab.as_ref() {
+        if let Some(mode) = v.sync {
+            cluster::set_sync(lab, mode).await?;
+        }
+        if let Some(delay) = v.link_delay {
+            let state = lab.state()?;
+            for n in state.standbys() {
+                lab.links()
+                    .send(&Request::Set {
+                        node: n.name.clone(),
+                        delay_us: Some(delay.as_micros() as u64),
+                        rate: None,
+                    })
+                    .await?;
+            }
+        }
+        if let Some(keep) = v.standbys {
+            let standbys = targets.endpoints.iter().skip(1).map(|e| e.name.clone());
+            for (i, name) in standbys.enumerate() {
+                if (i as u32) < keep {
+                    cluster::start_node(lab, &name, false).await?;
+                } else {
+                    cluster::stop_node(lab, &name).await?;
+                    if !stopped.contains(&name) {
+                        stopped.push(name.clone());
+                    }
+                    excluded.push(name);
+                }
+            }
+            cluster::wait_following(lab).await?;
         }
     }
-    Ok(())
+    // Settings on every node that runs in this combination, standbys first.
+    let running: Vec<&crate::pg::Endpoint> = targets
+        .endpoints
+        .iter()
+        .skip(1)
+        .chain(targets.endpoints.first())
+        .filter(|e| !excluded.contains(&e.name))
+        .collect();
+    for (name, value) in &v.settings {
+        for node in &running {
+            super::settings::apply_on(node, targets.lab.as_ref(), name, value).await?;
+        }
+    }
+    Ok(excluded)
 }

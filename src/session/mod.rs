@@ -115,6 +115,7 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         signals: &mut signals,
         lag_alert: req.lag_alert,
         monitor: server.as_ref().map(|_| monitor.clone()),
+        exclude: Vec::new(),
     };
     let result = match plan.matrix.clone() {
         None => single(&mut session, &plan, req.out.as_deref()).await,

@@ -40,6 +40,8 @@ pub struct Session<'a> {
     pub lag_alert: Option<Duration>,
     /// `--serve`: the endpoints' state, fed by every run's recorder.
     pub monitor: Option<MonitorShared>,
+    /// Standbys a `[matrix]` combination stopped: left out of its run.
+    pub exclude: Vec<String>,
 }
 
 fn now_text() -> String {
@@ -66,7 +68,14 @@ impl Session<'_> {
             None => Box::new(files),
         };
         let (tx, rx) = mpsc::channel(65_536);
-        let endpoints = &self.targets.endpoints;
+        let endpoints: Vec<Endpoint> = self
+            .targets
+            .endpoints
+            .iter()
+            .filter(|e| !self.exclude.contains(&e.name))
+            .cloned()
+            .collect();
+        let endpoints = &endpoints;
         let topology = Arc::new(Topology::new(
             endpoints
                 .iter()

@@ -33,7 +33,18 @@ pub struct SweepRun {
 impl SweepRun {
     /// Run every step; the judged steps land in `judged` as they come.
     pub async fn run(mut self) {
-        tokio::time::sleep(self.warmup).await;
+        if !self.warmup.is_zero() {
+            // The warmup runs the swept group at the first rate, left out of every step.
+            let first = self
+                .sweep
+                .rates
+                .first()
+                .copied()
+                .unwrap_or(self.sweep.start);
+            self.control.set_rate(self.sweep.group, first);
+            tokio::time::sleep(self.warmup).await;
+            self.control.hold(self.sweep.group);
+        }
         let mut judged: Vec<SweepStep> = Vec::new();
         let mut listed = self.sweep.rates.clone().into_iter();
         loop {

@@ -164,18 +164,24 @@ pub struct Matrix {
     pub synchronous_commit: Vec<String>,
     pub sync: Vec<SyncMode>,
     pub link_delay: Vec<Duration>,
+    /// How many of the lab's standbys stream during the run (the others are stopped).
+    pub standbys: Vec<u32>,
+    /// `settings.<name> = [values]`: server settings, ALTER SYSTEM on every node.
+    pub settings: Vec<(String, Vec<String>)>,
 }
 
 /// One combination of a matrix.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Variant {
     pub synchronous_commit: Option<String>,
     pub sync: Option<SyncMode>,
     pub link_delay: Option<Duration>,
+    pub standbys: Option<u32>,
+    pub settings: Vec<(String, String)>,
 }
 
 impl Variant {
-    /// A name for directories and tables: `remote_apply-first1-25ms`.
+    /// A name for directories and tables: `remote_apply-first1-25ms-2standbys`.
     pub fn name(&self) -> String {
         let mut parts = Vec::new();
         if let Some(s) = &self.synchronous_commit {
@@ -186,6 +192,12 @@ impl Variant {
         }
         if let Some(d) = self.link_delay {
             parts.push(crate::units::format_duration(d));
+        }
+        if let Some(n) = self.standbys {
+            parts.push(format!("{n}standbys"));
+        }
+        for (name, value) in &self.settings {
+            parts.push(format!("{name}={value}"));
         }
         parts.join("-")
     }
@@ -201,15 +213,35 @@ impl Matrix {
                 v.iter().cloned().map(Some).collect()
             }
         }
+        // The settings' combinations: each setting's values, one after the other.
+        let mut settings: Vec<Vec<(String, String)>> = vec![vec![]];
+        for (name, values) in &self.settings {
+            settings = settings
+                .into_iter()
+                .flat_map(|base| {
+                    values.iter().map(move |v| {
+                        let mut s = base.clone();
+                        s.push((name.clone(), v.clone()));
+                        s
+                    })
+                })
+                .collect();
+        }
         let mut out = Vec::new();
-        for link_delay in opts(&self.link_delay) {
-            for sync in opts(&self.sync) {
-                for synchronous_commit in opts(&self.synchronous_commit) {
-                    out.push(Variant {
-                        synchronous_commit: synchronous_commit.clone(),
-                        sync,
-                        link_delay,
-                    });
+        for set in &settings {
+            for standbys in opts(&self.standbys) {
+                for link_delay in opts(&self.link_delay) {
+                    for sync in opts(&self.sync) {
+                        for synchronous_commit in opts(&self.synchronous_commit) {
+                            out.push(Variant {
+                                synchronous_commit: synchronous_commit.clone(),
+                                sync,
+                                link_delay,
+                                standbys,
+                                settings: set.clone(),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -299,6 +331,9 @@ impl Workload {
                 } => names.push("synchronous_commit".into()),
                 _ => {}
             }
+        }
+        if let Some(m) = &self.matrix {
+            names.extend(m.settings.iter().map(|(n, _)| n.clone()));
         }
         names.sort();
         names.dedup();
