@@ -9,6 +9,9 @@ use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The charts' x axis: its label, the value of a combination on it, and what it is.
+type Axis = (&'static str, fn(&Variant) -> Option<f64>, &'static str);
+
 /// One line of the matrix charts: a combination of everything but the delay.
 struct Line {
     name: String,
@@ -89,22 +92,21 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         let _ = writeln!(md, "| {} |", row.join(" | "));
     }
     // The charts' x axis: the link delay when it varies, else the number of standbys.
-    let axis: Option<(&str, fn(&Variant) -> Option<f64>, &str)> =
-        if variants.iter().any(|v| v.link_delay.is_some()) {
-            Some((
-                "one-way link delay (ms)",
-                |v| v.link_delay.map(|d| d.as_secs_f64() * 1000.0),
-                "link delay",
-            ))
-        } else if variants.iter().any(|v| v.standbys.is_some()) {
-            Some((
-                "standbys streaming",
-                |v| v.standbys.map(f64::from),
-                "the number of standbys",
-            ))
-        } else {
-            None
-        };
+    let axis: Option<Axis> = if variants.iter().any(|v| v.link_delay.is_some()) {
+        Some((
+            "one-way link delay (ms)",
+            |v| v.link_delay.map(|d| d.as_secs_f64() * 1000.0),
+            "link delay",
+        ))
+    } else if variants.iter().any(|v| v.standbys.is_some()) {
+        Some((
+            "standbys streaming",
+            |v| v.standbys.map(f64::from),
+            "the number of standbys",
+        ))
+    } else {
+        None
+    };
     if let (Some((x_label, x_of, against)), false) = (axis, txs.is_empty()) {
         let charts = out.join("charts");
         std::fs::create_dir_all(&charts)?;
