@@ -71,15 +71,19 @@ pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<
     Ok(())
 }
 
-/// synchronous_standby_names for the primary: the sync mode over the standbys that run (not
-/// awaiting a rejoin, not stopped), so the primary never waits for a standby that is not there
-/// when the tool rewrites it (promote, rejoin, stop, start, a sync change).
+/// synchronous_standby_names for the primary: the sync mode over the standbys that run or are
+/// being created (not awaiting a rejoin, not stopped), so the primary never waits for a
+/// standby that is not there when the tool rewrites it (promote, rejoin, stop, start, a sync
+/// change).
 pub fn sync_standby_names(lab: &Lab, state: &LabState) -> String {
     let standbys: Vec<&str> = state
         .nodes
         .iter()
         .filter(|n| n.role == Role::Standby && !n.needs_rejoin)
-        .filter(|n| node::running_pid(&lab.data_dir(&n.name)).is_some())
+        .filter(|n| {
+            let data = lab.data_dir(&n.name);
+            !data.exists() || node::running_pid(&data).is_some()
+        })
         .map(|n| n.name.as_str())
         .collect();
     state.sync.standby_names(&standbys)

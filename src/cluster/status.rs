@@ -261,9 +261,13 @@ async fn streaming_standbys(lab: &Lab, state: &LabState) -> Result<Vec<String>> 
         .conn(state, state.primary().port)?
         .connect(Duration::from_secs(3))
         .await?;
+    // With a synchronous mode, a standby counts once its walsender has taken its place in
+    // synchronous_standby_names (a priority), so `up` returns with sync states in force.
     let rows = client
         .query(
-            "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+            "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' \
+             AND (current_setting('synchronous_standby_names') = '' OR sync_priority > 0 \
+                  OR current_setting('synchronous_standby_names') NOT LIKE '%' || application_name || '%')",
             &[],
         )
         .await?;
