@@ -143,4 +143,7 @@ pub enum Record {
     Count(Counter),
     Sample(Box<ReplSample>),
     Step(StepMark),
+    /// Records of one worker thread, handed over together (one wake-up of the recorder for
+    /// many transactions).
+    Batch(Vec<Record>),
 }

@@ -84,6 +84,8 @@ struct Client {
     writes: i64,
     /// The next key of a drill's write.
     next_key: i64,
+    /// Where this client's measurements go (its worker thread's batcher).
+    records: mpsc::Sender<Record>,
     stop: watch::Receiver<bool>,
     /// The roles this client's connections were opened for.
     view: View,
@@ -96,6 +98,7 @@ pub async fn run_client(
     shared: Arc<Shared>,
     group: usize,
     id: u32,
+    records: mpsc::Sender<Record>,
     ready: mpsc::Sender<()>,
     mut start: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
@@ -113,6 +116,7 @@ pub async fn run_client(
         last_commit_lsn: None,
         writes: 0,
         next_key: 0,
+        records,
         stop,
         view,
         roles,
@@ -244,7 +248,7 @@ impl Client {
                 client: self.id,
                 key: done.key,
             };
-            if shared.records.send(Record::Tx(sample)).await.is_err() {
+            if self.records.send(Record::Tx(sample)).await.is_err() {
                 break;
             }
         }
@@ -407,7 +411,7 @@ impl Client {
                 // when the transaction runs.
                 let _ = self.prepare_for(&mut conn, node).await;
                 if self.failures[node] > 0 {
-                    let _ = shared.records.send(Record::Count(Counter::Reconnect)).await;
+                    let _ = self.records.send(Record::Count(Counter::Reconnect)).await;
                 }
                 self.failures[node] = 0;
                 self.conns[node] = Some(conn);
@@ -415,7 +419,7 @@ impl Client {
                 true
             }
             Err(e) => {
-                let _ = shared
+                let _ = self
                     .records
                     .send(Record::Count(Counter::ConnectFailure))
                     .await;
@@ -444,7 +448,7 @@ impl Client {
     /// read_your_writes: `node` if it has replayed `lsn` (waiting up to RYW_WAIT), else the
     /// primary.
     async fn fresh_node(&mut self, node: usize, primary: usize, lsn: u64) -> usize {
-        let records = self.shared.records.clone();
+        let records = self.records.clone();
         let query = format!(
             "SELECT pg_last_wal_replay_lsn() >= '{}'::pg_lsn",
             format_lsn(lsn)

@@ -8,6 +8,7 @@ mod pacer;
 pub mod preflight;
 mod router;
 mod txn;
+mod workers;
 
 pub use client::{GroupRuntime, Shared};
 pub use outcome::{classify, error_kind, retryable, ErrorKind, Phase};
@@ -21,7 +22,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Changes a group's pace during the run.
@@ -65,19 +65,18 @@ pub struct LoadEnd {
 /// Clients that have connected and wait for the start.
 pub struct Load {
     shared: Arc<Shared>,
-    clients: JoinSet<usize>,
-    /// Which group each client task belongs to (to count a crashed client too).
-    group_of: std::collections::HashMap<tokio::task::Id, usize>,
+    workers: workers::Workers,
     start_tx: watch::Sender<bool>,
     stop_tx: watch::Sender<bool>,
 }
 
-/// Spawn every client and wait (up to 60 s) until each has opened its connections.
+/// Spawn every client on the load threads and wait (up to 60 s) until each has opened its
+/// connections.
 pub async fn connect_clients(
     plan: Arc<Workload>,
     topology: Arc<Topology>,
     records: mpsc::Sender<Record>,
-) -> Load {
+) -> std::io::Result<Load> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (start_tx, start_rx) = watch::channel(false);
     let groups: Vec<GroupRuntime> = plan
@@ -97,35 +96,30 @@ pub async fn connect_clients(
         groups,
     });
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(1);
-    let mut clients = JoinSet::new();
-    let mut group_of = std::collections::HashMap::new();
+    let mut specs = Vec::new();
     let mut id = 0u32;
     for (gi, g) in plan.groups.iter().enumerate() {
         for _ in 0..g.clients {
             id += 1;
-            let (s, ready, start, stop) = (
-                shared.clone(),
-                ready_tx.clone(),
-                start_rx.clone(),
-                stop_rx.clone(),
-            );
-            let handle = clients.spawn(async move {
-                client::run_client(s, gi, id, ready, start, stop).await;
-                gi
-            });
-            group_of.insert(handle.id(), gi);
+            specs.push(workers::ClientSpec { group: gi, id });
         }
     }
-    drop(ready_tx);
+    let setup = workers::WorkerSetup {
+        shared: shared.clone(),
+        records: shared.records.clone(),
+        ready: ready_tx,
+        start: start_rx,
+        stop: stop_rx,
+    };
+    let workers = workers::spawn(specs, setup)?;
     // Every client drops its sender once connected: recv() returns None when all have.
     let _ = tokio::time::timeout(Duration::from_secs(60), ready_rx.recv()).await;
-    Load {
+    Ok(Load {
         shared,
-        clients,
-        group_of,
+        workers,
         start_tx,
         stop_tx,
-    }
+    })
 }
 
 impl Load {
@@ -142,8 +136,7 @@ impl Load {
     pub async fn run(self, origin: Instant, until: impl Future<Output = Stop>) -> LoadEnd {
         let Load {
             shared,
-            mut clients,
-            group_of,
+            mut workers,
             start_tx,
             stop_tx,
         } = self;
@@ -163,13 +156,7 @@ impl Load {
         let stop = loop {
             tokio::select! {
                 _ = async { tokio::time::sleep_until(end.unwrap()).await }, if end.is_some() => break Stop::Duration,
-                joined = clients.join_next_with_id() => match joined.map(|r| match r {
-                    Ok((_, gi)) => gi,
-                    Err(e) => {
-                        eprintln!("warning: a client stopped abnormally: {e}");
-                        group_of[&e.id()]
-                    }
-                }) {
+                ended = workers.ended.recv() => match ended {
                     Some(gi) => {
                         remaining[gi] -= 1;
                         if remaining[gi] == 0 {
@@ -187,13 +174,8 @@ impl Load {
         };
         let stopped_at = Instant::now();
         let _ = stop_tx.send(true);
-        let drain = async { while clients.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), drain)
-            .await
-            .is_err()
-        {
-            clients.abort_all();
-        }
+        // The threads give in-flight transactions DRAIN to finish, then abort the rest.
+        workers.join().await;
         let backlog = shared
             .groups
             .iter()

@@ -123,6 +123,11 @@ impl Recorder {
             Record::Count(c) => self.take_count(c),
             Record::Sample(s) => self.take_sample(&s, sink)?,
             Record::Step(mark) => self.take_step(mark),
+            Record::Batch(records) => {
+                for r in records {
+                    self.take(r, sink)?;
+                }
+            }
         }
         Ok(())
     }

@@ -86,7 +86,9 @@ impl Session<'_> {
             keys::truncate(&endpoints[0].connect(None).await?).await?;
         }
         let plan_arc = Arc::new(plan.clone());
-        let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone()).await;
+        let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone())
+            .await
+            .context("cannot start the load's threads")?;
         let origin = Instant::now();
         let (steps_tx, steps_rx) = mpsc::unbounded_channel();
         let recorder = Recorder::new(RecorderSetup {
