@@ -77,12 +77,77 @@ def run_repl(workload, seconds, clients, tmp, i):
     return summary["total"]["tps"], cpu / max(txs, 1)
 
 
+BULK_WORKLOAD = """name = "bulk-1m"
+[run]
+sample_every = "off"
+[setup]
+sql = "CREATE TABLE IF NOT EXISTS bench_bulk (id bigint, n int, pad text); TRUNCATE bench_bulk"
+[[load]]
+name = "copy"
+clients = 1
+mix = { load = 1 }
+stop_after = 1000000
+[[transaction]]
+name = "load"
+copy = { table = "bench_bulk", rows_per_tx = 1000000, columns = { id = "seq()", n = "uniform(1, 1000000)", pad = "text(60)" } }
+"""
+
+
+def bulk(a, env, tmp):
+    """1M rows (bigint, int, text(60)) by COPY: pgbench-repl generating and streaming them
+    against psql \\copy of a file holding the same shape of rows (the file made beforehand:
+    psql's side is only the load). Whole commands, wall time, alternated, medians."""
+    import random, string, time
+    data = os.path.join(tmp, "bulk.csv")
+    rnd = random.Random(1)
+    with open(data, "w") as f:
+        for i in range(1, 1_000_001):
+            pad = "".join(rnd.choices(string.ascii_letters, k=60))
+            f.write(f"{i},{rnd.randint(1, 1000000)},{pad}\n")
+    wl = os.path.join(tmp, "bulk.toml")
+    open(wl, "w").write(BULK_WORKLOAD)
+    psql = ["psql", "-q", "-c", "CREATE TABLE IF NOT EXISTS bench_bulk (id bigint, n int, pad text); TRUNCATE bench_bulk",
+            "-c", f"\\copy bench_bulk FROM '{data}' CSV"]
+    A, B = [], []
+    for i in range(a.rounds):
+        t = time.monotonic(); sh(psql, env=env); A.append(time.monotonic() - t)
+        t = time.monotonic()
+        sh([BIN, "run", wl, "--quiet", "--out", os.path.join(tmp, f"bulk-{i}"), "--dir", LAB])
+        B.append(time.monotonic() - t)
+        print(f"bulk round {i + 1}: psql \\copy {A[-1]:.2f} s, pgbench-repl {B[-1]:.2f} s", file=sys.stderr)
+    a_s, b_s = statistics.median(A), statistics.median(B)
+    print(f"\n1M rows by COPY, whole commands, {a.rounds} rounds alternated, medians: "
+          f"psql \\copy {a_s:.2f} s, pgbench-repl {b_s:.2f} s, ratio (time) {b_s / a_s:.2f}")
+
+
+def scale(a, tmp):
+    """Client CPU per transaction and peak RSS of pgbench-repl from 8 to 512 clients
+    (select-only), and the RSS with 1,000 clients; the lab's max_connections raised for it."""
+    print("\n| clients | tps | CPU us/tx | peak RSS MB |\n|---:|---:|---:|---:|")
+    for clients in a.scale:
+        out_dir = os.path.join(tmp, f"scale-{clients}")
+        cmd = [BIN, "run", os.path.join(ROOT, "workloads/select-only.toml"), "--quiet", "--duration",
+               f"{a.seconds}s", "--set", f"load.clients.clients={clients}",
+               "--set", 'run.server_settings={max_connections = "1100"}', "--out", out_dir, "--dir", LAB]
+        probe = ("import resource, subprocess, sys, json; "
+                 "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                 "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                 "print(json.dumps([r.ru_utime + r.ru_stime, r.ru_maxrss]))")
+        cpu, rss_kb = json.loads(sh([sys.executable, "-c", probe] + cmd).stdout)
+        summary = json.load(open(os.path.join(out_dir, "summary.json")))
+        txs = max(summary["total"]["ok"], 1)
+        print(f"| {clients} | {summary['total']['tps']:.0f} | {cpu / txs * 1e6:.1f} | {rss_kb / 1024:.1f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--only", nargs="*", default=list(SCRIPTS))
+    ap.add_argument("--bulk", action="store_true", help="also 1M rows by COPY against psql \\copy")
+    ap.add_argument("--scale", nargs="*", type=int, default=[],
+                    help="also the client-count curve, e.g. --scale 8 64 256 512 1000")
     a = ap.parse_args()
     sh(["cargo", "build", "--release", "--quiet"], capture=False)
     sh([BIN, "cluster", "up", "--dir", LAB, "--port", PORT], capture=False)
@@ -105,11 +170,15 @@ def main():
             cpu_a = statistics.median(x[1] for x in A) * 1e6
             cpu_b = statistics.median(x[1] for x in B) * 1e6
             rows.append((name, tps_a, tps_b, tps_b / tps_a, cpu_a, cpu_b, cpu_b / cpu_a))
-    print(f"\n{a.clients} clients, {a.seconds} s per run, {a.rounds} rounds alternated, medians\n")
-    print("| script | pgbench tps | pgbench-repl tps | ratio | pgbench CPU us/tx | pgbench-repl CPU us/tx | CPU ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f} |")
+        print(f"\n{a.clients} clients, {a.seconds} s per run, {a.rounds} rounds alternated, medians\n")
+        print("| script | pgbench tps | pgbench-repl tps | ratio | pgbench CPU us/tx | pgbench-repl CPU us/tx | CPU ratio |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f} |")
+        if a.bulk:
+            bulk(a, env, tmp)
+        if a.scale:
+            scale(a, tmp)
 
 
 if __name__ == "__main__":

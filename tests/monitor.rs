@@ -309,9 +309,10 @@ async fn the_status_page_shows_every_node_and_the_lag_moving_in_chromium() {
     let lab = TestLab::up(&[]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // Long enough to outlast a slow Chromium on a busy machine; the test ends it.
     let text = r#"name = "page"
 [run]
-duration = "14s"
+duration = "60s"
 [setup]
 sql = "CREATE TABLE IF NOT EXISTS page (pad text)"
 [[load]]
@@ -327,7 +328,7 @@ sql = "INSERT INTO page (pad) VALUES ($pad)"
 at = "3s"
 action = "pause_link"
 target = "standby1"
-for = "9s"
+for = "50s"
 "#;
     let w = workload_file(lab.tmp.path(), "page", text);
     let out_dir = lab.tmp.path().join("page-out");
