@@ -16,9 +16,17 @@ use rand::SeedableRng;
 
 fn generators(c: &mut Criterion) {
     let mut rng = SmallRng::seed_from_u64(1);
-    for spec in ["uniform(1, 100000)", "zipf(1, 10000, 1.1)", "gaussian(1, 1000)", "text(100)", "seq()"] {
+    for spec in [
+        "uniform(1, 100000)",
+        "zipf(1, 10000, 1.1)",
+        "gaussian(1, 1000)",
+        "text(100)",
+        "seq()",
+    ] {
         let g = Generator::parse(spec).unwrap();
-        c.bench_function(&format!("generate {spec}"), |b| b.iter(|| black_box(g.sample(&mut rng))));
+        c.bench_function(&format!("generate {spec}"), |b| {
+            b.iter(|| black_box(g.sample(&mut rng)))
+        });
     }
 }
 
@@ -78,5 +86,12 @@ fn interpolation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, generators, binding, recording, pacing, interpolation);
+criterion_group!(
+    benches,
+    generators,
+    binding,
+    recording,
+    pacing,
+    interpolation
+);
 criterion_main!(benches);

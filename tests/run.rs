@@ -155,35 +155,52 @@ async fn heavy_write_copies_1m_unique_rows_to_every_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tpcb_money_invariant_holds_on_every_node() {
     let lab = TestLab::up(&[]);
-    let (s, _) = lab.run_ok(
-        &repo_file("workloads/tpcb-like.toml"),
-        "tpcb",
-        &["--duration", "3s", "--set", "load.clients.clients=4"],
-    );
-    assert!(s["transactions"]["tpcb_like"]["ok"].as_i64().unwrap() > 0);
-    lab.wait_caught_up().await;
-    for node in ["primary", "standby1", "standby2"] {
-        let c = lab.connect(node).await;
-        let row = c
-            .query_one(
-                "SELECT (SELECT sum(abalance) FROM pgbench_accounts)::int8, (SELECT sum(tbalance) FROM pgbench_tellers)::int8, \
-                        (SELECT sum(bbalance) FROM pgbench_branches)::int8, (SELECT coalesce(sum(delta), 0) FROM pgbench_history)::int8, \
-                        (SELECT count(*) FROM pgbench_history)",
-                &[],
-            )
-            .await
-            .unwrap();
-        let sums: Vec<i64> = (0..4).map(|i| row.get(i)).collect();
-        assert!(
-            sums.iter().all(|v| *v == sums[0]),
-            "money appeared or vanished on {node}: {sums:?}"
+    // Once as pgbench runs it, once pipelined (every statement sent before any reply).
+    let mut history_expected = 0;
+    for pipeline in ["false", "true"] {
+        let set = format!("transaction.tpcb_like.pipeline={pipeline}");
+        let (s, _) = lab.run_ok(
+            &repo_file("workloads/tpcb-like.toml"),
+            &format!("tpcb-{pipeline}"),
+            &[
+                "--duration",
+                "3s",
+                "--set",
+                "load.clients.clients=4",
+                "--set",
+                &set,
+            ],
         );
-        let history: i64 = row.get(4);
+        let ok = s["transactions"]["tpcb_like"]["ok"].as_i64().unwrap();
+        assert!(ok > 0);
         assert_eq!(
-            history,
-            s["transactions"]["tpcb_like"]["ok"].as_i64().unwrap(),
-            "history rows on {node}"
+            s["transactions"]["tpcb_like"]["failed"], 0,
+            "{pipeline}: {s}"
         );
+        history_expected += ok + s["warmup"]["ok"].as_i64().unwrap();
+        lab.wait_caught_up().await;
+        for node in ["primary", "standby1", "standby2"] {
+            let c = lab.connect(node).await;
+            let row = c
+                .query_one(
+                    "SELECT (SELECT sum(abalance) FROM pgbench_accounts)::int8, (SELECT sum(tbalance) FROM pgbench_tellers)::int8, \
+                            (SELECT sum(bbalance) FROM pgbench_branches)::int8, (SELECT coalesce(sum(delta), 0) FROM pgbench_history)::int8, \
+                            (SELECT count(*) FROM pgbench_history)",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let sums: Vec<i64> = (0..4).map(|i| row.get(i)).collect();
+            assert!(
+                sums.iter().all(|v| *v == sums[0]),
+                "money appeared or vanished on {node} (pipeline {pipeline}): {sums:?}"
+            );
+            let history: i64 = row.get(4);
+            assert_eq!(
+                history, history_expected,
+                "history rows on {node} (pipeline {pipeline})"
+            );
+        }
     }
 }
 

@@ -351,3 +351,18 @@ fn max_tries_is_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_pipeline_of_dependent_statements_is_refused() {
+    let text = GOOD.replace(
+        "sql = \"SELECT $x::int\"",
+        "pipeline = true\nsql = [\"INSERT INTO t (x) VALUES ($x) RETURNING id AS new_id\", \"SELECT $new_id\"]",
+    );
+    let err = refused(&text);
+    assert!(
+        err.contains("transaction 'a', pipeline")
+            && err.contains("$new_id")
+            && err.contains("independent"),
+        "{err}"
+    );
+}

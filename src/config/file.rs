@@ -98,6 +98,8 @@ pub struct TransactionDef {
     #[serde(default)]
     pub sql: Option<Spanned<SqlList>>,
     pub copy: Option<Spanned<CopyDef>>,
+    /// Send the statements without waiting for each reply (independent statements only).
+    pub pipeline: Option<Spanned<bool>>,
 }
 
 /// `sql = "..."` or `sql = ["...", "..."]`.

@@ -101,14 +101,54 @@ pub fn build_transactions(src: &Source, defs: &[TransactionDef]) -> Result<Vec<T
                 })
             }
         };
+        let pipeline = match &def.pipeline {
+            Some(p) if *p.get_ref() => {
+                check_pipeline(src, &name, p.span(), &body, &params)?;
+                true
+            }
+            _ => false,
+        };
         out.push(Transaction {
             name,
             target,
             params,
             body,
+            pipeline,
         });
     }
     Ok(out)
+}
+
+/// A pipelined transaction sends every statement before any reply comes back: no statement
+/// may use what an earlier one returned, and it must be SQL.
+fn check_pipeline(
+    src: &Source,
+    tx: &str,
+    span: std::ops::Range<usize>,
+    body: &Body,
+    params: &[(String, Generator)],
+) -> Result<()> {
+    let key = format!("transaction '{tx}', pipeline");
+    let Body::Sql(statements) = body else {
+        return Err(src.error_at(
+            span,
+            &key,
+            "only sql transactions can be pipelined, not copy",
+        ));
+    };
+    for (i, st) in statements.iter().enumerate() {
+        for p in &st.params {
+            let known = params.iter().any(|(n, _)| n == p) || BUILTIN_PARAMS.contains(&p.as_str());
+            if !known {
+                return Err(src.error_at(
+                    span,
+                    &key,
+                    format!("sql[{i}] uses ${p}, which an earlier statement returns: a pipeline sends every statement before any reply, so its statements must be independent"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn compile_sql(

@@ -4,7 +4,7 @@
 
 use super::pacer::{Pace, Quota, Slot};
 use super::router::Router;
-use super::txn::{run_copy, run_sql, TxResult, Vars};
+use super::txn::{run_copy, run_pipelined, run_sql, TxResult, Vars};
 use crate::messages::{Counter, EventRecord, Outcome, Record, TxSample};
 use crate::pg::{format_lsn, Conn};
 use crate::topology::{HealthChange, NodeRole, Topology, View};
@@ -355,7 +355,11 @@ impl Client {
                         client_writes: Value::Int(self.writes),
                     };
                     let want_lsn = ryw && tx.is_write();
-                    run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn, key).await
+                    if tx.pipeline {
+                        run_pipelined(conn, tx_idx as u16, statements, &vars, want_lsn, key).await
+                    } else {
+                        run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn, key).await
+                    }
                 }
                 Body::Copy(spec) => {
                     run_copy(conn, tx_idx as u16, spec, copy_rows, &mut self.rng, key).await

@@ -257,3 +257,82 @@ async fn copy_rows(
         Err(e) => TxResult::error(&e, end),
     }
 }
+
+/// A pipelined transaction: BEGIN, every statement, the drill's key and COMMIT sent before
+/// any reply is read (tokio-postgres writes requests as they are polled, so polling them all
+/// at once pipelines them). The first error, in order, decides how it ended.
+pub async fn run_pipelined(
+    conn: &mut Conn,
+    tx_idx: u16,
+    statements: &[Statement],
+    vars: &Vars<'_>,
+    want_lsn: bool,
+    key: Option<(i32, i64)>,
+) -> TxResult {
+    let mut prepared = Vec::with_capacity(statements.len() + 3);
+    let texts = std::iter::once("BEGIN")
+        .chain(statements.iter().map(|s| s.text.as_str()))
+        .chain(key.map(|_| KEY_SQL))
+        .chain(std::iter::once("COMMIT"));
+    for (i, text) in texts.enumerate() {
+        // BEGIN, the key and COMMIT sit in slots of their own, beside the transaction's.
+        let slot = match i {
+            0 => (u16::MAX, 1),
+            i if i <= statements.len() => (tx_idx, (i - 1) as u16),
+            i if key.is_some() && i == statements.len() + 1 => KEY_SLOT,
+            _ => (u16::MAX, 2),
+        };
+        match conn.statement(slot.0, slot.1, text).await {
+            Ok(p) => prepared.push(p),
+            Err(e) => return TxResult::error(&e, Phase::Before),
+        }
+    }
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+        .iter()
+        .map(|st| {
+            st.params
+                .iter()
+                .map(|p| vars.get(p) as &(dyn ToSql + Sync))
+                .collect()
+        })
+        .collect();
+    let key_params: Vec<&(dyn ToSql + Sync)> = match &key {
+        Some((c, s)) => vec![c, s],
+        None => vec![],
+    };
+    let empty: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let client = &conn.client;
+    let last = prepared.len() - 1;
+    let futures = prepared.iter().enumerate().map(|(i, st)| {
+        let p: &[&(dyn ToSql + Sync)] = match i {
+            0 => &empty,
+            i if i <= statements.len() => &params[i - 1],
+            i if i < last => &key_params,
+            _ => &empty,
+        };
+        client.execute(st, p)
+    });
+    let results = futures_util::future::join_all(futures).await;
+    let mut rows = 0;
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(n) if i >= 1 && i <= statements.len() => rows += n,
+            Ok(_) => {}
+            // The first error decides; after one, the server aborted the transaction and its
+            // COMMIT answered ROLLBACK.
+            Err(e) => {
+                let phase = if i == last {
+                    Phase::Commit
+                } else {
+                    Phase::Before
+                };
+                return TxResult::error(e, phase);
+            }
+        }
+    }
+    let mut r = TxResult::ok(rows);
+    if want_lsn {
+        r.commit_lsn = current_lsn(conn).await;
+    }
+    r
+}

@@ -26,6 +26,9 @@ pub struct Transaction {
     pub target: Target,
     pub params: Vec<(String, Generator)>,
     pub body: Body,
+    /// `pipeline = true`: BEGIN, the statements and COMMIT sent at once, replies read after
+    /// (the statements use no value an earlier one returns).
+    pub pipeline: bool,
 }
 
 #[derive(Debug, Clone)]
