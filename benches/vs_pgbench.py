@@ -16,11 +16,28 @@ LAB = os.path.join(ROOT, ".pgbench-repl", "bench-lab")
 PORT = "56432"
 
 SCRIPTS = {
-    # name: (pgbench arguments, workload file)
-    "select-only": (["-S"], "workloads/select-only.toml"),
-    "insert-only": (["-f", "INSERT"], "workloads/insert-only.toml"),
-    "tpcb-like": ([], "workloads/tpcb-like.toml"),
+    # name: (pgbench arguments, workload file, pgbench-repl --set overrides)
+    "select-only": (["-S"], "workloads/select-only.toml", []),
+    "insert-only": (["-f", "INSERT"], "workloads/insert-only.toml", []),
+    "tpcb-like": ([], "workloads/tpcb-like.toml", []),
+    # pgbench's \startpipeline against pipeline = true, the same five statements.
+    "tpcb-pipelined": (["-f", "PIPELINE"], "workloads/tpcb-like.toml",
+                       ["transaction.tpcb_like.pipeline=true"]),
 }
+PIPELINE_SCRIPT = """\\set aid random(1, 100000)
+\\set bid random(1, 1)
+\\set tid random(1, 10)
+\\set delta random(-5000, 5000)
+\\startpipeline
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+\\endpipeline
+"""
 INSERT_SCRIPT = """\\set aid random(1, 100000)
 \\set bid random(1, 1)
 \\set tid random(1, 10)
@@ -58,8 +75,8 @@ def pgbench_dir():
     return "pgbench"
 
 
-def run_pgbench(pgbench, args, env, seconds, clients, script_file):
-    args = [a if a != "INSERT" else script_file for a in args]
+def run_pgbench(pgbench, args, env, seconds, clients, script_file, pipeline_file):
+    args = [{"INSERT": script_file, "PIPELINE": pipeline_file}.get(a, a) for a in args]
     cmd = [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds)] + args
     (out, cpu) = cpu_of(lambda: sh(cmd, env=env))
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
@@ -67,10 +84,12 @@ def run_pgbench(pgbench, args, env, seconds, clients, script_file):
     return tps, cpu / max(txs, 1)
 
 
-def run_repl(workload, seconds, clients, tmp, i):
-    out_dir = os.path.join(tmp, f"{os.path.basename(workload)}-{i}")
+def run_repl(workload, seconds, clients, tmp, i, sets=()):
+    out_dir = os.path.join(tmp, f"{os.path.basename(workload)}-{i}-{len(sets)}")
     cmd = [BIN, "run", os.path.join(ROOT, workload), "--quiet", "--duration", f"{seconds}s",
            "--set", f"load.clients.clients={clients}", "--out", out_dir, "--dir", LAB]
+    for s in sets:
+        cmd += ["--set", s]
     (_, cpu) = cpu_of(lambda: sh(cmd))
     summary = json.load(open(os.path.join(out_dir, "summary.json")))
     txs = summary["total"]["ok"]
@@ -157,13 +176,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         script_file = os.path.join(tmp, "insert.sql")
         open(script_file, "w").write(INSERT_SCRIPT)
+        pipeline_file = os.path.join(tmp, "pipeline.sql")
+        open(pipeline_file, "w").write(PIPELINE_SCRIPT)
         for name in a.only:
-            pg_args, workload = SCRIPTS[name]
+            pg_args, workload, sets = SCRIPTS[name]
             run_repl(workload, 1, a.clients, tmp, "setup")  # creates pgbench's tables if missing
             A, B = [], []
             for i in range(a.rounds):
-                A.append(run_pgbench(pgbench, pg_args, env, a.seconds, a.clients, script_file))
-                B.append(run_repl(workload, a.seconds, a.clients, tmp, i))
+                A.append(run_pgbench(pgbench, pg_args, env, a.seconds, a.clients, script_file, pipeline_file))
+                B.append(run_repl(workload, a.seconds, a.clients, tmp, i, sets))
                 print(f"{name} round {i + 1}: pgbench {A[-1][0]:.0f} tps, pgbench-repl {B[-1][0]:.0f} tps", file=sys.stderr)
             tps_a = statistics.median(x[0] for x in A)
             tps_b = statistics.median(x[0] for x in B)
