@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The load runs on threads of its own (one per core, exec::workers); this runtime has the
+    // recorder, the sampler, the drill timeline and the endpoints: one thread is plenty, and
+    // leaves the cores to the load and the servers.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("cannot start the tokio runtime");
