@@ -180,3 +180,41 @@ settings.wal_compression = ["off", "pglz"]
         .get(0);
     assert_eq!(n, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_setting_that_needs_a_restart_is_raised_and_lowered_on_every_node() {
+    let _one = SERIAL.lock().await;
+    // max_connections: a standby must have at least the primary's, and one that replayed the
+    // primary's raise refuses to start lowered before it replayed the primary's lowering.
+    let lab = TestLab::up(&["--standbys", "1"]);
+    let text = r#"name = "mc"
+[run]
+duration = "2s"
+server_settings = { max_connections = "420" }
+[setup]
+sql = "CREATE TABLE IF NOT EXISTS mc (id bigserial, pad text)"
+[[load]]
+name = "w"
+clients = 2
+mix = { ins = 1 }
+[[transaction]]
+name = "ins"
+params = { pad = "text(100)" }
+sql = "INSERT INTO mc (pad) VALUES ($pad)"
+"#;
+    let w = workload_file(lab.tmp.path(), "mc", text);
+    for round in 0..2 {
+        let (s, _) = lab.run_ok(w.to_str().unwrap(), &format!("mc{round}"), &[]);
+        assert!(s["transactions"]["ins"]["ok"].as_u64().unwrap() > 0);
+        for node in ["primary", "standby1"] {
+            let c = lab.connect(node).await;
+            let mc: String = c
+                .query_one("SHOW max_connections", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(mc, "300", "{node} after round {round}");
+        }
+        lab.wait_caught_up().await;
+    }
+}

@@ -203,10 +203,16 @@ pub async fn stop_node(lab: &Lab, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Restart a running node of the lab (a setting that needs a restart).
+/// Restart a running node of the lab (a setting that needs a restart). A standby first
+/// replays the primary's current position: a standby that has replayed the primary's change
+/// of a setting such as max_connections refuses to start with less until it has also replayed
+/// the change back.
 pub async fn restart_node(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     require_node(&state, name)?;
+    if state.primary().name != name {
+        status::wait_replayed(lab, &state, Duration::from_secs(30)).await?;
+    }
     node::restart(lab, &state, name).await
 }
 

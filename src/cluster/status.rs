@@ -221,6 +221,48 @@ async fn ask_primary(lab: &Lab, state: &LabState, out: &mut [NodeStatus]) -> Res
     Ok(())
 }
 
+/// Wait until every running standby has replayed the primary's current position (up to
+/// `limit`): before restarting a standby after the primary changed a setting that standbys
+/// must match (max_connections and the like are checked against the last change replayed).
+pub async fn wait_replayed(lab: &Lab, state: &LabState, limit: Duration) -> Result<()> {
+    let primary = lab
+        .conn(state, state.primary().port)?
+        .connect(Duration::from_secs(3))
+        .await?;
+    let target: String = primary
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    let deadline = tokio::time::Instant::now() + limit;
+    for n in state
+        .standbys()
+        .filter(|n| node::running_pid(&lab.data_dir(&n.name)).is_some())
+    {
+        let Ok(c) = lab
+            .conn(state, n.port)?
+            .connect(Duration::from_secs(3))
+            .await
+        else {
+            continue;
+        };
+        loop {
+            let done: bool = c
+                .query_one(
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, true)",
+                    &[&target],
+                )
+                .await
+                .map(|r| r.get(0))
+                .unwrap_or(true);
+            if done || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
 /// Wait until every standby that should run streams from the primary.
 pub async fn wait_streaming(lab: &Lab, state: &LabState, limit: Duration) -> Result<()> {
     let want: Vec<&str> = state
