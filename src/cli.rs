@@ -34,6 +34,17 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Merge the results of a run's shards (`run --shard`) into one: counts added, the HDR
+    /// histograms of each second added, so every percentile is that of all the shards'
+    /// transactions together.
+    Merge {
+        /// The shards' result directories
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged result [default: merged/ beside the shards' directories]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Watch replication with no load: serve /health/db, Prometheus /metrics and a live status
     /// page until Ctrl-C or SIGTERM.
     Monitor(MonitorArgs),
@@ -69,6 +80,22 @@ pub struct RunArgs {
     /// 503), e.g. 1s
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub lag_alert: Option<Duration>,
+    /// Run shard I of N (from 0): its share of every group's clients and rate. auto/N takes I
+    /// from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). The shards meet in the database
+    /// and start together; `merge` adds up their results (docs/scale-out.md).
+    #[arg(long, value_name = "I/N", help_heading = "Scale-out")]
+    pub shard: Option<String>,
+    /// What the shards of one run share [default: the workload's name]
+    #[arg(
+        long,
+        env = "PGBENCH_REPL_RUN_ID",
+        value_name = "ID",
+        help_heading = "Scale-out"
+    )]
+    pub run_id: Option<String>,
+    /// How long a shard waits for the others to register and get ready
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "5m", help_heading = "Scale-out")]
+    pub shard_wait: Duration,
     #[command(flatten)]
     pub lab: LabDir,
 }

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod link;
+pub mod merge;
 pub mod monitor;
 
 pub mod report;

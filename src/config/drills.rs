@@ -239,30 +239,8 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
 }
 
 pub fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Result<Expectation> {
-    let text = cond.get_ref().trim();
-    let op = ["<=", ">=", "==", "!=", "<", ">"]
-        .into_iter()
-        .find(|op| text.starts_with(op))
-        .ok_or_else(|| {
-            src.error_at(
-                cond.span(),
-                &format!("expect.\"{path}\""),
-                "expected a comparison such as \"< 1.0\" or \"== 0\"",
-            )
-        })?;
-    let value: f64 = text[op.len()..].trim().parse().map_err(|_| {
-        src.error_at(
-            cond.span(),
-            &format!("expect.\"{path}\""),
-            format!("'{}' is not a number", text[op.len()..].trim()),
-        )
-    })?;
-    Ok(Expectation {
-        path: path.to_string(),
-        op: op.to_string(),
-        value,
-        text: text.to_string(),
-    })
+    Expectation::parse(path, cond.get_ref())
+        .map_err(|why| src.error_at(cond.span(), &format!("expect.\"{path}\""), why))
 }
 
 /// A setting's name as ALTER SYSTEM takes it (letters, digits, underscores and dots).

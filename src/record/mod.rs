@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod drills;
 mod recorder;
+pub mod shards;
 mod sink;
 pub mod stats;
 pub mod steps;

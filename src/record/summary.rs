@@ -4,6 +4,7 @@
 
 pub use super::capacity::SweepSummary;
 pub use super::drills::{Drills, Failover, Interruption, KeyCounts, Milestone, SplitBrainSeen};
+pub use super::shards::{ExpectLine, MergedShards, ShardInfo, ShardRow};
 use super::stats::RecordedRun;
 pub use super::values::{latency_ms, lookup, number, quantiles, round, LatencyMs, Quantiles};
 use crate::consistency::VerifyReport;
@@ -53,6 +54,12 @@ pub struct RunSummary {
     /// `[sweep]`: each step, the max sustainable rate, the projections (DESIGN section 11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSummary>,
+    /// `run --shard`: this shard and how it met the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// `merge`: the shards behind this result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<MergedShards>,
     /// `[expect]` verdicts, in the file's order.
     #[serde(default)]
     pub expect: Vec<Verdict>,
@@ -220,6 +227,7 @@ pub struct RunMeta {
     pub server: ServerInfo,
     pub tx_names: Vec<String>,
     pub groups: Vec<GroupMeta>,
+    pub shard: Option<ShardInfo>,
 }
 
 #[derive(Debug, Clone)]
@@ -349,6 +357,8 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> RunSummary
         drills: run.drills.clone(),
         verify: None,
         sweep: None,
+        shard: meta.shard.clone(),
+        shards: None,
         expect: Vec::new(),
     }
 }
@@ -437,6 +447,7 @@ mod tests {
                 max_tries: 3,
                 backlog: None,
             }],
+            shard: None,
         }
     }
 

@@ -1,16 +1,12 @@
-//! intervals.csv, events.csv and latency.hlog, written a line at a time as the run goes.
+//! intervals.csv, events.csv and lag.csv, written a line at a time as the run goes.
 
 use crate::messages::StandbySample;
 use crate::pg::format_lsn;
 use crate::record::IntervalRow;
 use anyhow::{Context, Result};
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::Histogram;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
 /// `intervals.csv`: `t_s`, then `<tx>.tps` (ok per second), `<tx>.ok`, `<tx>.failed`,
 /// `<tx>.p50_ms`, `<tx>.p99_ms`, `<tx>.unknown`, `<tx>.retries` for each transaction, then
@@ -84,81 +80,6 @@ impl EventsWriter {
     pub fn write(&mut self, t_s: f64, kind: &str, node: &str, detail: &str) -> Result<()> {
         self.out
             .write_record([&format!("{t_s:.3}"), kind, node, detail])?;
-        self.out.flush()?;
-        Ok(())
-    }
-
-    pub fn flush(&mut self) -> Result<()> {
-        Ok(self.out.flush()?)
-    }
-}
-
-/// `latency.hlog`: an HdrHistogram interval log (V2 deflate), one tag per transaction name,
-/// values in microseconds, timestamps in seconds since the StartTime/BaseTime header.
-pub struct HlogWriter {
-    out: BufWriter<File>,
-    serializer: V2DeflateSerializer,
-    tags: Vec<String>,
-}
-
-impl HlogWriter {
-    pub fn create(path: &Path, tx_names: &[String], start: SystemTime) -> Result<Self> {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut out = BufWriter::new(file);
-        let mut serializer = V2DeflateSerializer::new();
-        IntervalLogWriterBuilder::new()
-            .add_comment(
-                "pgbench-repl latency log: one tag per transaction, values in microseconds",
-            )
-            .with_start_time(start)
-            .with_base_time(start)
-            .begin_log_with(&mut out, &mut serializer)?;
-        writeln!(out, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"")?;
-        out.flush()?;
-        // Tags may not contain commas, spaces or '='.
-        let tags = tx_names
-            .iter()
-            .map(|n| {
-                n.chars()
-                    .map(|c| {
-                        if c.is_alphanumeric() || c == '_' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(HlogWriter {
-            out,
-            serializer,
-            tags,
-        })
-    }
-
-    /// Write one interval's histogram for transaction `tx` (skipped when empty).
-    pub fn write(
-        &mut self,
-        tx: usize,
-        start_s: f64,
-        length_s: f64,
-        h: &Histogram<u64>,
-    ) -> Result<()> {
-        if h.is_empty() {
-            return Ok(());
-        }
-        let mut w =
-            IntervalLogWriterBuilder::new().begin_log_with(&mut self.out, &mut self.serializer)?;
-        let tag = Tag::new(&self.tags[tx]);
-        w.write_histogram(
-            h,
-            Duration::from_secs_f64(start_s),
-            Duration::from_secs_f64(length_s),
-            tag,
-        )
-        .map_err(|e| anyhow::anyhow!("cannot write latency.hlog: {e}"))?;
         self.out.flush()?;
         Ok(())
     }

@@ -7,6 +7,7 @@ mod drills_md;
 pub mod expect;
 mod files;
 mod format;
+pub mod hlog;
 pub mod load;
 pub mod matrix;
 pub mod progress;
@@ -14,7 +15,8 @@ pub mod render;
 mod run_files;
 pub mod table;
 
-pub use files::{EventsWriter, HlogWriter, IntervalsWriter, LagWriter, LAG_COLUMNS};
+pub use files::{EventsWriter, IntervalsWriter, LagWriter, LAG_COLUMNS};
+pub use hlog::HlogWriter;
 pub use progress::Progress;
 pub use render::render_report;
 pub use run_files::{event_line, ConsoleSink, RunFiles};

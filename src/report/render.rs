@@ -193,6 +193,71 @@ fn ms_from_s(v: Option<f64>) -> String {
 }
 
 /// report.md: the summary in words and tables, with the charts.
+/// A shard's own result says which shard it is; a merged one has a line per shard.
+fn shards_markdown(md: &mut String, s: &RunSummary) {
+    if let Some(me) = &s.shard {
+        let _ =
+            writeln!(
+            md,
+            "\nThis is shard {} of {} of run `{}` (on {}), started {} s after the common start: \
+             its counts are its share of the load. `pgbench-repl merge` of all {} shards' \
+             directories gives the whole run, and judges the `[expect]` lines on it.\n",
+            me.index, me.count, me.run_id, me.host, num(Some(me.late_s), 3), me.count
+        );
+    }
+    let Some(all) = &s.shards else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "\n## Shards\n\nRun `{}`: {} of {} shards merged; they started within {} s of each \
+         other. Counts are added; latency percentiles are those of every shard's transactions \
+         together (their HDR histograms added). Replication lag, WAL and events are shard 0's \
+         (it alone sampled).\n",
+        all.run_id,
+        all.merged.len(),
+        all.count,
+        num(Some(all.start_spread_s), 3)
+    );
+    if !all.missing.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Shards {:?} are missing**: their share of the load is not in these results.\n",
+            all.missing
+        );
+    }
+    if !all.incomplete.is_empty() {
+        let _ = writeln!(
+            md,
+            "**Shards {:?} stopped before the end**: what they measured until then is in.\n",
+            all.incomplete
+        );
+    }
+    md.push_str(
+        "| shard | host | clients | ok | failed | unknown | tps | p99 (ms) | start (s) | complete |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in &all.per_shard {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.index,
+            r.host,
+            r.clients,
+            r.ok,
+            r.failed,
+            r.unknown,
+            num(Some(r.tps), 1),
+            num(r.p99_ms, 3),
+            num(Some(r.start_offset_s), 3),
+            if r.complete { "yes" } else { "**no**" }
+        );
+    }
+    for i in &all.missing {
+        let _ = writeln!(md, "| {i} | - | - | - | - | - | - | - | - | **missing** |");
+    }
+}
+
 pub fn report_markdown(data: &ResultData) -> String {
     let s = &data.summary;
     let mut md = String::new();
@@ -229,6 +294,7 @@ pub fn report_markdown(data: &ResultData) -> String {
         );
     }
     words(&mut md, s);
+    shards_markdown(&mut md, s);
     if let Some(sw) = &s.sweep {
         let _ = writeln!(
             md,

@@ -2,7 +2,8 @@
 //! progress display, and summary.json replaced (write, then rename) after every interval, so a
 //! run killed at any moment leaves a summary at most about a second behind.
 
-use super::files::{EventsWriter, HlogWriter, IntervalsWriter, LagWriter};
+use super::files::{EventsWriter, IntervalsWriter, LagWriter};
+use super::hlog::HlogWriter;
 use super::progress::Progress;
 use super::write_atomic;
 use crate::messages::{EventRecord, StandbySample};
@@ -58,12 +59,23 @@ pub struct RunFiles {
 }
 
 impl RunFiles {
-    /// Create the files in `dir` (headers written at once).
-    pub fn create(dir: &Path, meta: RunMeta, progress: Progress) -> Result<Self> {
+    /// Create the files in `dir` (headers written at once); `start` is the wall clock at the
+    /// run's origin, the zero of every timestamp.
+    pub fn create(
+        dir: &Path,
+        meta: RunMeta,
+        progress: Progress,
+        start: SystemTime,
+    ) -> Result<Self> {
         Ok(RunFiles {
             intervals: IntervalsWriter::create(&dir.join("intervals.csv"), &meta.tx_names)?,
             events: EventsWriter::create(&dir.join("events.csv"))?,
-            hlog: HlogWriter::create(&dir.join("latency.hlog"), &meta.tx_names, SystemTime::now())?,
+            hlog: HlogWriter::create(
+                &dir.join("latency.hlog"),
+                &meta.tx_names,
+                start,
+                "pgbench-repl latency log: one tag per transaction, values in microseconds",
+            )?,
             lag: LagWriter::create(&dir.join("lag.csv"))?,
             progress,
             summary_path: dir.join("summary.json"),

@@ -17,9 +17,10 @@ pub use restore::LabSnapshot;
 use settings::SettingsSnapshot;
 
 use crate::config::load_workload;
-use crate::error::{CheckFailed, Interrupted};
+use crate::error::{usage, CheckFailed, Interrupted};
 use crate::exec::preflight;
 use crate::report::make_result_dir;
+use crate::shard::{split_plan, Rendezvous, ShardSpec};
 use crate::units::format_duration;
 use anyhow::Result;
 use one_run::Session;
@@ -38,6 +39,17 @@ pub struct RunRequest {
     /// `--serve ADDR`: /health/db, /metrics and the status page during the run.
     pub serve: Option<String>,
     pub lag_alert: Option<Duration>,
+    /// `--shard I/N`: run this shard's part and start with the others.
+    pub shard: Option<ShardRequest>,
+}
+
+/// `--shard`, `--run-id`, `--shard-wait`.
+pub struct ShardRequest {
+    pub spec: ShardSpec,
+    /// What the shards of one run share; the workload's name when none is given.
+    pub run_id: Option<String>,
+    /// How long a shard waits for the others.
+    pub wait: Duration,
 }
 
 /// Run a workload (or its matrix) to the end; errors carry the exit code.
@@ -48,11 +60,45 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         sets.push(format!("run.duration={}", format_duration(d)));
     }
     let plan = load_workload(&req.workload, &sets)?;
+    let plan = match &req.shard {
+        Some(s) => split_plan(&plan, s.spec).map_err(usage)?,
+        None => plan,
+    };
     let source = req.workload.display().to_string();
+    let run_id = req
+        .shard
+        .as_ref()
+        .map(|s| s.run_id.clone().unwrap_or_else(|| plan.name.clone()));
+    let out = match (&req.out, &req.shard, &run_id) {
+        (None, Some(s), Some(id)) => Some(
+            PathBuf::from("results")
+                .join(&plan.name)
+                .join(crate::report::hlog::hlog_tag(id).replace(':', "_"))
+                .join(format!("shard-{}", s.spec.index)),
+        ),
+        _ => req.out.clone(),
+    };
+    let first = req.shard.as_ref().is_none_or(|s| s.spec.is_first());
     // A signal while the lab starts or the SQL is checked ends the run before it begins.
     let prepared = async {
         let targets = targets::resolve(&plan, req.lab_dir.as_deref()).await?;
         targets::check_event_targets(&plan, &targets)?;
+        let rendezvous = match (&req.shard, &run_id) {
+            (Some(s), Some(id)) => Some(Rendezvous {
+                primary: targets.endpoints[0].clone(),
+                run_id: id.clone(),
+                spec: s.spec,
+                wait: s.wait,
+                host: host_name(),
+            }),
+            _ => None,
+        };
+        // Shard 0 runs [setup] and registers after it; the others register, then wait for
+        // it before they check their statements against the tables it made.
+        if let Some(rv) = rendezvous.as_ref().filter(|_| !first) {
+            rv.register().await?;
+            rv.wait_for_setup().await?;
+        }
         let primary = targets.endpoints[0].connect(None).await?;
         preflight::run_setup(&primary, &plan, &source).await?;
         preflight::check_statements(&primary, &plan, &source).await?;
@@ -60,13 +106,17 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
             keys::create_table(&primary).await?;
         }
         drop(primary);
-        let snapshot = match &targets.lab {
-            Some(lab) => Some(LabSnapshot::capture(lab).await?),
-            None => None,
+        if let Some(rv) = rendezvous.as_ref().filter(|_| first) {
+            rv.register().await?;
+        }
+        // Only the run (or shard 0) changes the lab, so only it puts the lab back.
+        let snapshot = match (&targets.lab, first) {
+            (Some(lab), true) => Some(LabSnapshot::capture(lab).await?),
+            _ => None,
         };
-        anyhow::Ok((targets, snapshot))
+        anyhow::Ok((targets, snapshot, rendezvous))
     };
-    let (targets, snapshot) = tokio::select! {
+    let (targets, snapshot, rendezvous) = tokio::select! {
         r = prepared => r?,
         sig = signals.next() => return Err(Interrupted::before_start(sig).into()),
     };
@@ -116,10 +166,11 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         lag_alert: req.lag_alert,
         monitor: server.as_ref().map(|_| monitor.clone()),
         exclude: Vec::new(),
+        rendezvous: rendezvous.as_ref(),
     };
     let result = match plan.matrix.clone() {
-        None => single(&mut session, &plan, req.out.as_deref()).await,
-        Some(m) => matrix::run_matrix(&mut session, &plan, &m, req.out.as_deref()).await,
+        None => single(&mut session, &plan, out.as_deref()).await,
+        Some(m) => matrix::run_matrix(&mut session, &plan, &m, out.as_deref()).await,
     };
     if let (Some(lab), Some(snap)) = (&targets.lab, &snapshot) {
         if let Err(e) = snap.restore(lab).await {
@@ -144,6 +195,19 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// This machine's name, for the shards' table and the merged report.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn single(

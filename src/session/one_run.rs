@@ -11,15 +11,17 @@ use crate::consistency::verify;
 use crate::exec::{self, Stop};
 use crate::monitor::{MonitorSink, Shared as MonitorShared};
 use crate::pg::{server_info, Endpoint};
-use crate::record::summary::{build, GroupMeta, RunMeta, RunSummary};
+use crate::record::summary::{build, ExpectLine, GroupMeta, RunMeta, RunSummary, ShardInfo};
 use crate::record::{self, Recorder, RecorderSetup, Sink, Tee};
 use crate::report::{expect, write_atomic, Progress, RunFiles};
+use crate::shard::rendezvous::Start;
+use crate::shard::Rendezvous;
 use crate::topology::Topology;
 use crate::workload::Workload;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -42,6 +44,8 @@ pub struct Session<'a> {
     pub monitor: Option<MonitorShared>,
     /// Standbys a `[matrix]` combination stopped: left out of its run.
     pub exclude: Vec<String>,
+    /// `--shard`: where this shard meets the others to start together.
+    pub rendezvous: Option<&'a Rendezvous>,
 }
 
 fn now_text() -> String {
@@ -58,15 +62,6 @@ impl Session<'_> {
     ) -> Result<Outcome> {
         let mut meta = self.meta(plan, variant).await?;
         eprintln!("info: running {} -> {}", plan.name, dir.display());
-        let total = plan.duration.map(|d| d + plan.warmup);
-        let files = RunFiles::create(&dir, meta.clone(), Progress::new(self.quiet, total))?;
-        let mut sink: Box<dyn Sink> = match &self.monitor {
-            Some(m) => {
-                m.lock().unwrap_or_else(|e| e.into_inner()).tx_names = meta.tx_names.clone();
-                Box::new(Tee(files, MonitorSink(m.clone())))
-            }
-            None => Box::new(files),
-        };
         let (tx, rx) = mpsc::channel(65_536);
         let endpoints: Vec<Endpoint> = self
             .targets
@@ -89,7 +84,29 @@ impl Session<'_> {
         let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone())
             .await
             .context("cannot start the load's threads")?;
-        let origin = Instant::now();
+        let origin = match self.rendezvous {
+            Some(rv) => {
+                let start = self.start_together(rv).await?;
+                meta.shard = Some(shard_info(rv, &start, plan));
+                start.at
+            }
+            None => Instant::now(),
+        };
+        let origin_wall = SystemTime::now();
+        let total = plan.duration.map(|d| d + plan.warmup);
+        let files = RunFiles::create(
+            &dir,
+            meta.clone(),
+            Progress::new(self.quiet, total),
+            origin_wall,
+        )?;
+        let mut sink: Box<dyn Sink> = match &self.monitor {
+            Some(m) => {
+                m.lock().unwrap_or_else(|e| e.into_inner()).tx_names = meta.tx_names.clone();
+                Box::new(Tee(files, MonitorSink(m.clone())))
+            }
+            None => Box::new(files),
+        };
         let (steps_tx, steps_rx) = mpsc::unbounded_channel();
         let recorder = Recorder::new(RecorderSetup {
             tx_writes: plan.transactions.iter().map(|t| t.is_write()).collect(),
@@ -156,6 +173,10 @@ impl Session<'_> {
         }
         self.finish_timeline(timeline).await;
         let recorded = recording.await.context("the recorder stopped")??;
+        if let Some(rv) = self.rendezvous {
+            rv.finish().await;
+        }
+        write_totals(&dir, origin_wall, plan, &recorded)?;
 
         meta.ended_at = Some(now_text());
         for (g, b) in meta.groups.iter_mut().zip(&end.backlog) {
@@ -187,6 +208,17 @@ impl Session<'_> {
             }
         }
         if plan.verify && interrupted.is_none() {
+            if let (Some(rv), Some(info)) = (self.rendezvous, &meta.shard) {
+                let running = rv
+                    .wait_others(info.start_at_unix_s, Duration::from_secs(60))
+                    .await;
+                if !running.is_empty() {
+                    eprintln!(
+                        "warning: shards {running:?} were still running a minute after this one: \
+                         the nodes are compared while they write"
+                    );
+                }
+            }
             let nodes: Vec<Endpoint> = view
                 .primary()
                 .into_iter()
@@ -195,7 +227,10 @@ impl Session<'_> {
                 .collect();
             summary.verify = Some(verify(&nodes, Duration::from_secs(60)).await?);
         }
-        summary.expect = expect::evaluate(&plan.expect, &summary);
+        // A shard sees part of the load: `merge` judges [expect] on the whole.
+        if summary.shard.is_none() {
+            summary.expect = expect::evaluate(&plan.expect, &summary);
+        }
         write_atomic(
             &dir.join("summary.json"),
             &serde_json::to_vec_pretty(&summary)?,
@@ -264,8 +299,84 @@ impl Session<'_> {
                     backlog: None,
                 })
                 .collect(),
+            shard: None,
         })
     }
+
+    /// Mark this shard ready, wait for the common start and until it comes; a signal
+    /// meanwhile ends the run before it began.
+    async fn start_together(&mut self, rv: &Rendezvous) -> Result<Start> {
+        let waited = async {
+            let start = rv.ready_and_start().await?;
+            tokio::time::sleep_until(start.at).await;
+            anyhow::Ok(start)
+        };
+        tokio::select! {
+            r = waited => {
+                let start = r?;
+                if start.late_s > 0.0 {
+                    eprintln!(
+                        "warning: shard {} started {:.3}s after the common start",
+                        rv.spec, start.late_s
+                    );
+                }
+                Ok(start)
+            }
+            sig = self.signals.next() => {
+                let _ = rv.leave().await;
+                Err(crate::error::Interrupted::before_start(sig).into())
+            }
+        }
+    }
+}
+
+fn shard_info(rv: &Rendezvous, start: &Start, plan: &Workload) -> ShardInfo {
+    ShardInfo {
+        index: rv.spec.index,
+        count: rv.spec.count,
+        run_id: rv.run_id.clone(),
+        host: rv.host.clone(),
+        start_at_unix_s: start.start_at_unix_s,
+        origin_unix_s: start.start_at_unix_s + start.late_s,
+        late_s: start.late_s,
+        clock_offset_s: start.clock_offset_s,
+        expect: plan
+            .expect
+            .iter()
+            .map(|e| ExpectLine {
+                path: e.path.clone(),
+                condition: e.text.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// totals.hlog: the measured part's histograms, which `merge` adds up losslessly.
+fn write_totals(
+    dir: &std::path::Path,
+    origin: SystemTime,
+    plan: &Workload,
+    run: &record::RecordedRun,
+) -> Result<()> {
+    use crate::report::hlog::{schedule_lag_tag, HlogWriter};
+    let mut names: Vec<String> = plan.transactions.iter().map(|t| t.name.clone()).collect();
+    names.extend(plan.groups.iter().map(|g| schedule_lag_tag(&g.name)));
+    let mut w = HlogWriter::create(
+        &dir.join("totals.hlog"),
+        &names,
+        origin,
+        "pgbench-repl totals: the measured part of the run; one tag per transaction \
+         (latency), one per open-model group (schedule_lag.<group>); microseconds",
+    )?;
+    let (from, length) = (plan.warmup.as_secs_f64(), run.measured_s);
+    for (i, t) in run.tx.iter().enumerate() {
+        w.write(i, from, length, &t.latency)?;
+    }
+    let n = run.tx.len();
+    for (gi, h) in run.schedule_lag.iter().enumerate() {
+        w.write(n + gi, from, length, h)?;
+    }
+    w.flush()
 }
 
 /// The checks a run failed: its `[expect]` lines, and `verify` when the nodes differ.

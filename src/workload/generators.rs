@@ -40,8 +40,12 @@ pub enum Generator {
         high: i64,
         dist: Exp<f64>,
     },
-    /// A counter shared by every client of the run: each value is handed out once.
-    Seq(Arc<AtomicI64>),
+    /// A counter shared by every client of the run: each value is handed out once. A shard
+    /// of N takes every Nth value (`step` = N), starting at its index, so shards never collide.
+    Seq {
+        next: Arc<AtomicI64>,
+        step: i64,
+    },
     Text(usize),
     Choice(Vec<Value>),
     Now,
@@ -151,7 +155,10 @@ impl Generator {
                     ));
                 }
                 let start = if args.is_empty() { 1 } else { int(0)? };
-                Ok(Generator::Seq(Arc::new(AtomicI64::new(start))))
+                Ok(Generator::Seq {
+                    next: Arc::new(AtomicI64::new(start)),
+                    step: 1,
+                })
             }
             "text" => {
                 arity(1)?;
@@ -196,7 +203,7 @@ impl Generator {
                 let k = dist.sample(rng).floor() as i64;
                 Value::Int(low.saturating_add(k).clamp(*low, *high))
             }
-            Generator::Seq(counter) => Value::Int(counter.fetch_add(1, Ordering::Relaxed)),
+            Generator::Seq { next, step } => Value::Int(next.fetch_add(*step, Ordering::Relaxed)),
             Generator::Text(n) => Value::Text(
                 Alphanumeric
                     .sample_iter(rng)
@@ -211,6 +218,23 @@ impl Generator {
 }
 
 impl Generator {
+    /// The generator of shard `index` of `count`: a `seq()` hands out `start + index`,
+    /// then every `count`th value (a fresh counter); the others are unchanged.
+    pub fn for_shard(&self, index: u32, count: u32) -> Generator {
+        match self {
+            Generator::Seq { next, step } => {
+                let start = next.load(Ordering::Relaxed);
+                Generator::Seq {
+                    next: Arc::new(AtomicI64::new(
+                        start.saturating_add(i64::from(index).saturating_mul(*step)),
+                    )),
+                    step: step.saturating_mul(i64::from(count)),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Values that stand for everything it can draw: its bounds, every choice, a text of its
     /// length. Preflight binds them to the statement's parameter types, so a range that
     /// cannot fit is found before the run.
@@ -220,7 +244,7 @@ impl Generator {
             Generator::Zipf { low, high, .. }
             | Generator::Gaussian { low, high, .. }
             | Generator::Exponential { low, high, .. } => vec![Value::Int(*low), Value::Int(*high)],
-            Generator::Seq(next) => vec![Value::Int(next.load(Ordering::Relaxed))],
+            Generator::Seq { next, .. } => vec![Value::Int(next.load(Ordering::Relaxed))],
             Generator::Text(n) => vec![Value::Text("x".repeat((*n).min(64)))],
             Generator::Choice(values) => values.clone(),
             Generator::Now => vec![Value::now()],
@@ -252,6 +276,23 @@ fn literal(text: &str) -> Value {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn shards_of_a_seq_never_collide_and_cover_every_value() {
+        let g = Generator::parse("seq(100)").unwrap();
+        let mut r = rng();
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..3 {
+            let s = g.for_shard(i, 3);
+            for _ in 0..5 {
+                let Value::Int(v) = s.sample(&mut r) else {
+                    panic!("seq gives integers")
+                };
+                assert!(seen.insert(v), "{v} handed out twice");
+            }
+        }
+        assert_eq!(seen, (100..115).collect());
+    }
 
     fn rng() -> SmallRng {
         SmallRng::seed_from_u64(1)

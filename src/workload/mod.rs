@@ -148,6 +148,25 @@ pub struct Expectation {
 }
 
 impl Expectation {
+    /// `"< 1.0"`, `">= 100"`, `"== 0"` ... on `path`; Err says what is wrong with the text.
+    pub fn parse(path: &str, text: &str) -> Result<Expectation, String> {
+        let text = text.trim();
+        let op = ["<=", ">=", "==", "!=", "<", ">"]
+            .into_iter()
+            .find(|op| text.starts_with(op))
+            .ok_or_else(|| "expected a comparison such as \"< 1.0\" or \"== 0\"".to_string())?;
+        let rest = text[op.len()..].trim();
+        let value: f64 = rest
+            .parse()
+            .map_err(|_| format!("'{rest}' is not a number"))?;
+        Ok(Expectation {
+            path: path.to_string(),
+            op: op.to_string(),
+            value,
+            text: text.to_string(),
+        })
+    }
+
     /// Whether `actual` meets the condition.
     pub fn holds(&self, actual: f64) -> bool {
         match self.op.as_str() {
