@@ -38,12 +38,16 @@ pub enum Command {
     /// histograms of each second added, so every percentile is that of all the shards'
     /// transactions together.
     Merge {
-        /// The shards' result directories
+        /// The shards' result directories, or a directory holding them (shard-0, shard-1, ...)
         #[arg(required = true, num_args = 1..)]
         dirs: Vec<PathBuf>,
         /// Where to write the merged result [default: merged/ beside the shards' directories]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Wait up to this long for every shard to finish (its summary.json final), e.g. 30m;
+        /// then merge what is there [default: merge at once]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        wait: Option<Duration>,
     },
     /// Watch replication with no load: serve /health/db, Prometheus /metrics and a live status
     /// page until Ctrl-C or SIGTERM.

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             Command::Monitor(args) => commands::monitor::monitor(args).await,
             Command::Report { dir } => commands::report::report(&dir),
             Command::Compare { dirs, out } => commands::report::compare(&dirs, out.as_deref()),
-            Command::Merge { dirs, out } => commands::merge::merge(&dirs, out.as_deref()),
+            Command::Merge { dirs, out, wait } => {
+                commands::merge::merge(&dirs, out.as_deref(), wait).await
+            }
             Command::Cluster(cmd) => commands::cluster::run(cmd).await,
             Command::Link(cmd) => commands::link::run(cmd).await,
         }

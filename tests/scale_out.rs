@@ -33,7 +33,13 @@ sql = "INSERT INTO orders (id, note) VALUES ($id, $note)"
 
 fn shard(lab: &TestLab, workload: &Path, spec: &str, run_id: &str, out: &Path) -> Child {
     Command::new(BIN)
-        .args(["run", workload.to_str().unwrap(), "--quiet", "--shard", spec])
+        .args([
+            "run",
+            workload.to_str().unwrap(),
+            "--quiet",
+            "--shard",
+            spec,
+        ])
         .args(["--run-id", run_id, "--shard-wait", "60s"])
         .args(["--out", out.to_str().unwrap(), "--dir", lab.dir_arg()])
         .stdout(Stdio::piped())
@@ -83,11 +89,16 @@ async fn three_shards_start_together_and_merge_into_the_whole_run() {
     for (i, c) in children {
         finished(c, &format!("shard {i}"));
     }
+    // The directory that holds the shards' directories, as the Kubernetes merge step gives it.
     let merged = results.join("merged");
-    let mut args = vec!["merge"];
-    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
-    args.extend(["--out", merged.to_str().unwrap()]);
-    let out = cli(&args);
+    let out = cli(&[
+        "merge",
+        results.to_str().unwrap(),
+        "--wait",
+        "60s",
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "merge failed:\n{}", stderr(&out));
     let s = summary(&merged);
     let shards: Vec<serde_json::Value> = dirs.iter().map(|d| summary(d)).collect();
@@ -105,7 +116,10 @@ async fn three_shards_start_together_and_merge_into_the_whole_run() {
     let primary = lab.connect("primary").await;
     let rows = count(&primary, "SELECT count(*) FROM orders").await;
     assert_eq!(s["total"]["ok"].as_i64(), Some(rows), "{s}");
-    assert_eq!(s["total"]["failed"], 0, "a seq() collision fails on the key");
+    assert_eq!(
+        s["total"]["failed"], 0,
+        "a seq() collision fails on the key"
+    );
     assert_eq!(
         count(&primary, "SELECT count(DISTINCT id) FROM orders").await,
         rows
@@ -145,7 +159,9 @@ async fn three_shards_start_together_and_merge_into_the_whole_run() {
     let totals: Vec<PathBuf> = dirs.iter().map(|d| d.join("totals.hlog")).collect();
     let union = hlog_union("order", &totals);
     assert_eq!(union["count"].as_i64(), Some(rows));
-    let p99 = s["transactions"]["order"]["latency_ms"]["p99"].as_f64().unwrap();
+    let p99 = s["transactions"]["order"]["latency_ms"]["p99"]
+        .as_f64()
+        .unwrap();
     let union_p99 = union["p99_us"].as_f64().unwrap() / 1000.0;
     assert!((p99 - union_p99).abs() < 0.0005, "{p99} vs {union_p99}");
     let seconds = hlog_union("order", &[merged.join("latency.hlog")]);

@@ -126,6 +126,10 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
             None => 1,
         };
         let stop_counts_rows = mix.iter().all(|(i, _)| txs[*i].is_copy());
+        let first_client_id = out
+            .last()
+            .map(|g: &Group| g.first_client_id + g.clients)
+            .unwrap_or(1);
         out.push(Group {
             name,
             clients: clients as u32,
@@ -135,6 +139,7 @@ pub fn build_groups(src: &Source, defs: &[LoadGroup], txs: &[Transaction]) -> Re
             stop_after,
             stop_counts_rows,
             max_tries,
+            first_client_id,
         });
     }
     Ok(out)

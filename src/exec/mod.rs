@@ -97,11 +97,12 @@ pub async fn connect_clients(
     });
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(1);
     let mut specs = Vec::new();
-    let mut id = 0u32;
     for (gi, g) in plan.groups.iter().enumerate() {
-        for _ in 0..g.clients {
-            id += 1;
-            specs.push(workers::ClientSpec { group: gi, id });
+        for k in 0..g.clients {
+            specs.push(workers::ClientSpec {
+                group: gi,
+                id: g.first_client_id + k,
+            });
         }
     }
     let setup = workers::WorkerSetup {

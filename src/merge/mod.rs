@@ -3,10 +3,12 @@
 //! clock) and over the whole run, so every percentile is that of all the shards' transactions
 //! together. Shard 0's replication measurements (it alone sampled) and events are the run's.
 
+mod gather;
 mod input;
 mod seconds;
 mod whole;
 
+pub use gather::{expand_dirs, wait_for_shards};
 pub use input::{load_shards, ShardResult};
 
 use crate::error::CheckFailed;

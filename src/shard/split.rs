@@ -41,6 +41,9 @@ pub fn split_plan(plan: &Workload, spec: ShardSpec) -> Result<Workload, String> 
             g.rate = g
                 .rate
                 .map(|r| r * f64::from(clients) / f64::from(g.clients));
+            g.first_client_id += (0..spec.index)
+                .map(|j| share(u64::from(g.clients), j, spec.count) as u32)
+                .sum::<u32>();
             g.clients = clients;
             Some(g)
         })

@@ -70,6 +70,10 @@ pub struct Group {
     /// Tries per transaction: serialization failures and deadlocks are retried up to this
     /// many tries in all, as pgbench's --max-tries (1: no retries).
     pub max_tries: u32,
+    /// `$client_id` of the group's first client (the others follow): the groups number their
+    /// clients one after another from 1, and a shard's clients keep the numbers they have in
+    /// the whole run.
+    pub first_client_id: u32,
 }
 
 /// A drill action on the timeline.
