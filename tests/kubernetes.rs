@@ -240,7 +240,10 @@ async fn the_pods_commands_give_one_merged_result() {
     assert!(out.status.success(), "merge:\n{}", stderr(&out));
     let run_dir = data.join("results/orders").join(&run_id);
     let merged = summary(&run_dir.join("merged"));
-    assert_eq!(merged["shards"]["merged"].as_array().unwrap().len() as u64, n);
+    assert_eq!(
+        merged["shards"]["merged"].as_array().unwrap().len() as u64,
+        n
+    );
     let primary = lab.connect("primary").await;
     let rows: i64 = primary
         .query_one("SELECT count(*) FROM orders", &[])

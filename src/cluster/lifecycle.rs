@@ -30,8 +30,53 @@ pub struct UpOptions {
 }
 
 /// Create the lab if there is none, start whatever is not running, apply the options given.
-/// Running it twice is harmless.
+/// Running it twice is harmless, also at once: shards started together all bring the lab up,
+/// one after another (the first starts it; the others find it running).
 pub async fn up(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
+    let _lock = lock(lab).await?;
+    up_locked(lab, opts).await
+}
+
+/// The file `up` locks: beside the lab's directory, which may not exist yet.
+fn lock_path(lab: &Lab) -> std::path::PathBuf {
+    let name = lab
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "lab".into());
+    lab.dir.with_file_name(format!(".{name}.up.lock"))
+}
+
+async fn lock(lab: &Lab) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let path = lock_path(lab);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => return Ok(held),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if tokio::time::Instant::now() < deadline => {
+                file = f;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err((_, e)) => bail!(
+                "another pgbench-repl has been starting the lab at {} for 5 minutes ({e})",
+                lab.dir.display()
+            ),
+        }
+    }
+}
+
+async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     let mut state = if lab.exists() {
         let state = lab.state()?;
         if let Some(n) = opts.standbys {
@@ -279,6 +324,7 @@ pub async fn destroy(lab: &Lab) -> Result<()> {
         return Ok(());
     }
     down(lab).await?;
+    let _ = std::fs::remove_file(lock_path(lab));
     std::fs::remove_dir_all(&lab.dir)
         .with_context(|| format!("cannot remove {}", lab.dir.display()))
 }

@@ -339,7 +339,7 @@ pub fn report_markdown(data: &ResultData) -> String {
     }
     md.push_str(
         "## Files\n\n`summary.json` (everything above, for programs), `intervals.csv` (one row per second), \
-         `lag.csv` (one row per sample and standby), `events.csv`, `latency.hlog` (HdrHistogram interval log). \
+         `lag.csv` (one row per sample and standby), `events.csv`, `latency.hlog` (HdrHistogram interval log; `totals.hlog` the whole run's). \
          `pgbench-repl report <this directory>` redraws the charts and this page from them.\n",
     );
     md
