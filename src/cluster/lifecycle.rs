@@ -52,14 +52,20 @@ async fn lock(lab: &Lab) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let path = lock_path(lab);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+            .with_context(|| format!("cannot create the lab directory {}", lab.dir.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot create the lab directory {}: {} cannot be written",
+                lab.dir.display(),
+                path.display()
+            )
+        })?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
