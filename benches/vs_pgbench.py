@@ -139,23 +139,43 @@ def bulk(a, env, tmp):
           f"psql \\copy {a_s:.2f} s, pgbench-repl {b_s:.2f} s, ratio (time) {b_s / a_s:.2f}")
 
 
+def scale_run(clients, seconds, out_dir):
+    """One select-only run of pgbench-repl: (CPU seconds of the whole process, peak RSS in kB,
+    ok transactions, tps)."""
+    cmd = [BIN, "run", os.path.join(ROOT, "workloads/select-only.toml"), "--quiet", "--duration",
+           f"{seconds}s", "--set", f"load.clients.clients={clients}",
+           "--set", 'run.server_settings={max_connections = "1100"}', "--out", out_dir, "--dir", LAB]
+    probe = ("import resource, subprocess, sys, json; "
+             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print(json.dumps([r.ru_utime + r.ru_stime, r.ru_maxrss]))")
+    cpu, rss_kb = json.loads(sh([sys.executable, "-c", probe] + cmd).stdout)
+    summary = json.load(open(os.path.join(out_dir, "summary.json")))
+    return cpu, rss_kb, max(summary["total"]["ok"], 1), summary["total"]["tps"]
+
+
 def scale(a, tmp):
     """Client CPU per transaction and peak RSS of pgbench-repl from 8 to 512 clients
-    (select-only), and the RSS with 1,000 clients; the lab's max_connections raised for it."""
-    print("\n| clients | tps | CPU us/tx | peak RSS MB |\n|---:|---:|---:|---:|")
+    (select-only), and the RSS with 1,000 clients; the lab's max_connections raised for it.
+    With --marginal each count also runs 3x as long: the difference of the two runs' CPU over
+    the difference of their transactions is the CPU per transaction in steady state, apart
+    from the run's fixed cost (connecting every client, start-up, results), which is also
+    printed."""
+    if not a.marginal:
+        print("\n| clients | tps | CPU us/tx | peak RSS MB |\n|---:|---:|---:|---:|")
+    else:
+        print("\n| clients | tps | CPU us/tx (whole run) | marginal CPU us/tx | fixed CPU s | peak RSS MB |"
+              "\n|---:|---:|---:|---:|---:|---:|")
     for clients in a.scale:
-        out_dir = os.path.join(tmp, f"scale-{clients}")
-        cmd = [BIN, "run", os.path.join(ROOT, "workloads/select-only.toml"), "--quiet", "--duration",
-               f"{a.seconds}s", "--set", f"load.clients.clients={clients}",
-               "--set", 'run.server_settings={max_connections = "1100"}', "--out", out_dir, "--dir", LAB]
-        probe = ("import resource, subprocess, sys, json; "
-                 "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-                 "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
-                 "print(json.dumps([r.ru_utime + r.ru_stime, r.ru_maxrss]))")
-        cpu, rss_kb = json.loads(sh([sys.executable, "-c", probe] + cmd).stdout)
-        summary = json.load(open(os.path.join(out_dir, "summary.json")))
-        txs = max(summary["total"]["ok"], 1)
-        print(f"| {clients} | {summary['total']['tps']:.0f} | {cpu / txs * 1e6:.1f} | {rss_kb / 1024:.1f} |")
+        cpu, rss_kb, txs, tps = scale_run(clients, a.seconds, os.path.join(tmp, f"scale-{clients}"))
+        if not a.marginal:
+            print(f"| {clients} | {tps:.0f} | {cpu / txs * 1e6:.1f} | {rss_kb / 1024:.1f} |")
+            continue
+        cpu3, rss3, txs3, tps3 = scale_run(clients, 3 * a.seconds, os.path.join(tmp, f"scale3-{clients}"))
+        marginal = (cpu3 - cpu) / max(txs3 - txs, 1)
+        fixed = cpu - marginal * txs
+        print(f"| {clients} | {tps3:.0f} | {cpu3 / txs3 * 1e6:.1f} | {marginal * 1e6:.1f} | "
+              f"{fixed:.2f} | {max(rss_kb, rss3) / 1024:.1f} |")
 
 
 def main():
@@ -165,6 +185,9 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--only", nargs="*", default=list(SCRIPTS))
     ap.add_argument("--bulk", action="store_true", help="also 1M rows by COPY against psql \\copy")
+    ap.add_argument("--marginal", action="store_true",
+                    help="with --scale: also run each count 3x as long, and print the steady-state "
+                         "CPU per transaction apart from the run's fixed cost")
     ap.add_argument("--scale", nargs="*", type=int, default=[],
                     help="also the client-count curve, e.g. --scale 8 64 256 512 1000")
     a = ap.parse_args()
