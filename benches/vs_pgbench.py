@@ -154,28 +154,79 @@ def scale_run(clients, seconds, out_dir):
     return cpu, rss_kb, max(summary["total"]["ok"], 1), summary["total"]["tps"]
 
 
+def node_env(node):
+    out = sh([BIN, "cluster", "env", node, "--dir", LAB]).stdout
+    env = dict(os.environ)
+    for line in out.splitlines():
+        m = re.match(r"export (\w+)=(.*)", line)
+        if m:
+            env[m.group(1)] = m.group(2).strip("'")
+    return env
+
+
+def set_max_connections(value):
+    """ALTER SYSTEM max_connections on every node, or RESET it with None, and restart the lab.
+    A standby may never run with less than the primary's value (recovery stops), so raising
+    sets every node at once, and lowering does the primary first, lets the standbys replay
+    that, then lowers them."""
+    nodes = [n["name"] for n in json.load(open(os.path.join(LAB, "state.json")))["nodes"]]
+    sql = "ALTER SYSTEM RESET max_connections" if value is None else f"ALTER SYSTEM SET max_connections = {value}"
+    phases = [nodes] if value is not None else [nodes[:1], nodes[1:]]
+    for phase in phases:
+        for node in phase:
+            sh(["psql", "-q", "-c", sql], env=node_env(node))
+        sh([BIN, "cluster", "down", "--dir", LAB])
+        sh([BIN, "cluster", "up", "--dir", LAB])
+        # cluster up returns once every standby streams; give them a moment to replay.
+        import time
+        time.sleep(2)
+
+
+def pgbench_scale_run(env, clients, seconds):
+    """pgbench -S at `clients`: (CPU seconds, transactions, tps)."""
+    cmd = [pgbench_dir(), "-n", "-S", "-M", "prepared", "-j", "2", "-c", str(clients), "-T", str(seconds)]
+    (out, cpu) = cpu_of(lambda: sh(cmd, env=env))
+    txs = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
+    return cpu, txs, tps
+
+
+def scale_marginal(a, tmp):
+    """The scale curve of both tools, alternated per client count: each runs `seconds` and 3x
+    `seconds`; the CPU difference over the transaction difference is the steady-state CPU per
+    transaction, the rest the run's fixed cost (connecting every client, start-up, results)."""
+    run_repl("workloads/select-only.toml", 1, 8, tmp, "setup")  # pgbench's tables, if missing
+    set_max_connections(1100)
+    env = lab_env()
+    try:
+        print("\n| clients | pgbench tps | pgbench-repl tps | pgbench CPU us/tx (whole run) | "
+              "pgbench-repl CPU us/tx (whole run) | pgbench marginal | pgbench-repl marginal | "
+              "marginal ratio | pgbench fixed s | pgbench-repl fixed s | pgbench-repl peak RSS MB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for clients in a.scale:
+            a1, at1, _ = pgbench_scale_run(env, clients, a.seconds)
+            b1, rss1, bt1, _ = scale_run(clients, a.seconds, os.path.join(tmp, f"m1-{clients}"))
+            a3, at3, atps = pgbench_scale_run(env, clients, 3 * a.seconds)
+            b3, rss3, bt3, btps = scale_run(clients, 3 * a.seconds, os.path.join(tmp, f"m3-{clients}"))
+            am = (a3 - a1) / max(at3 - at1, 1)
+            bm = (b3 - b1) / max(bt3 - bt1, 1)
+            print(f"| {clients} | {atps:.0f} | {btps:.0f} | {a3 / at3 * 1e6:.1f} | {b3 / bt3 * 1e6:.1f} | "
+                  f"{am * 1e6:.1f} | {bm * 1e6:.1f} | {bm / am:.2f} | {a1 - am * at1:.2f} | "
+                  f"{b1 - bm * bt1:.2f} | {max(rss1, rss3) / 1024:.1f} |", flush=True)
+    finally:
+        set_max_connections(None)
+
+
 def scale(a, tmp):
     """Client CPU per transaction and peak RSS of pgbench-repl from 8 to 512 clients
     (select-only), and the RSS with 1,000 clients; the lab's max_connections raised for it.
-    With --marginal each count also runs 3x as long: the difference of the two runs' CPU over
-    the difference of their transactions is the CPU per transaction in steady state, apart
-    from the run's fixed cost (connecting every client, start-up, results), which is also
-    printed."""
-    if not a.marginal:
-        print("\n| clients | tps | CPU us/tx | peak RSS MB |\n|---:|---:|---:|---:|")
-    else:
-        print("\n| clients | tps | CPU us/tx (whole run) | marginal CPU us/tx | fixed CPU s | peak RSS MB |"
-              "\n|---:|---:|---:|---:|---:|---:|")
+    With --marginal: both tools, and the steady-state CPU apart from the fixed cost."""
+    if a.marginal:
+        return scale_marginal(a, tmp)
+    print("\n| clients | tps | CPU us/tx | peak RSS MB |\n|---:|---:|---:|---:|")
     for clients in a.scale:
         cpu, rss_kb, txs, tps = scale_run(clients, a.seconds, os.path.join(tmp, f"scale-{clients}"))
-        if not a.marginal:
-            print(f"| {clients} | {tps:.0f} | {cpu / txs * 1e6:.1f} | {rss_kb / 1024:.1f} |")
-            continue
-        cpu3, rss3, txs3, tps3 = scale_run(clients, 3 * a.seconds, os.path.join(tmp, f"scale3-{clients}"))
-        marginal = (cpu3 - cpu) / max(txs3 - txs, 1)
-        fixed = cpu - marginal * txs
-        print(f"| {clients} | {tps3:.0f} | {cpu3 / txs3 * 1e6:.1f} | {marginal * 1e6:.1f} | "
-              f"{fixed:.2f} | {max(rss_kb, rss3) / 1024:.1f} |")
+        print(f"| {clients} | {tps:.0f} | {cpu / txs * 1e6:.1f} | {rss_kb / 1024:.1f} |")
 
 
 def main():
@@ -186,8 +237,8 @@ def main():
     ap.add_argument("--only", nargs="*", default=list(SCRIPTS))
     ap.add_argument("--bulk", action="store_true", help="also 1M rows by COPY against psql \\copy")
     ap.add_argument("--marginal", action="store_true",
-                    help="with --scale: also run each count 3x as long, and print the steady-state "
-                         "CPU per transaction apart from the run's fixed cost")
+                    help="with --scale: pgbench too, alternated, each count also 3x as long: the steady-state "
+                         "CPU per transaction apart from each run's fixed cost")
     ap.add_argument("--scale", nargs="*", type=int, default=[],
                     help="also the client-count curve, e.g. --scale 8 64 256 512 1000")
     a = ap.parse_args()
