@@ -57,14 +57,18 @@ def cpu_of(fn):
     return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def lab_env():
-    out = sh([BIN, "cluster", "env", "primary", "--dir", LAB]).stdout
+def node_env(node):
+    out = sh([BIN, "cluster", "env", node, "--dir", LAB]).stdout
     env = dict(os.environ)
     for line in out.splitlines():
         m = re.match(r"export (\w+)=(.*)", line)
         if m:
             env[m.group(1)] = m.group(2).strip("'")
     return env
+
+
+def lab_env():
+    return node_env("primary")
 
 
 def pgbench_dir():
@@ -152,16 +156,6 @@ def scale_run(clients, seconds, out_dir):
     cpu, rss_kb = json.loads(sh([sys.executable, "-c", probe] + cmd).stdout)
     summary = json.load(open(os.path.join(out_dir, "summary.json")))
     return cpu, rss_kb, max(summary["total"]["ok"], 1), summary["total"]["tps"]
-
-
-def node_env(node):
-    out = sh([BIN, "cluster", "env", node, "--dir", LAB]).stdout
-    env = dict(os.environ)
-    for line in out.splitlines():
-        m = re.match(r"export (\w+)=(.*)", line)
-        if m:
-            env[m.group(1)] = m.group(2).strip("'")
-    return env
 
 
 def set_max_connections(value):

@@ -15,6 +15,14 @@ use anyhow::{anyhow, Result};
 use hdrhistogram::Histogram;
 use indexmap::IndexMap;
 
+/// The sum of two optional figures: None only when both are.
+fn add<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A shard's histogram of `tag` over the measured part of its run: from totals.hlog, or (a
 /// shard killed before writing it) its seconds after the warmup.
 fn measured(shard: &ShardResult, tag: &str) -> Histogram<u64> {
@@ -105,24 +113,15 @@ pub fn merge_summary(shards: &[ShardResult]) -> Result<RunSummary> {
     let mut lag: IndexMap<String, Histogram<u64>> = IndexMap::new();
     for shard in shards {
         for (name, g) in &shard.data.summary.groups {
-            let sum = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (None, None) => None,
-                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-            };
             match groups.get_mut(name) {
                 None => {
                     groups.insert(name.clone(), g.clone());
                 }
                 Some(m) => {
                     m.clients += g.clients;
-                    m.rate_intended = sum(m.rate_intended, g.rate_intended);
-                    m.stop_after = sum(
-                        m.stop_after.map(|v| v as f64),
-                        g.stop_after.map(|v| v as f64),
-                    )
-                    .map(|v| v as u64);
-                    m.backlog = sum(m.backlog.map(|v| v as f64), g.backlog.map(|v| v as f64))
-                        .map(|v| v as u64);
+                    m.rate_intended = add(m.rate_intended, g.rate_intended);
+                    m.stop_after = add(m.stop_after, g.stop_after);
+                    m.backlog = add(m.backlog, g.backlog);
                 }
             }
             if g.rate_intended.is_some() {
