@@ -81,7 +81,7 @@ def idle_cpu(every, seconds, tmp, i):
     run(path, every, seconds, os.path.join(tmp, f"idle-{every}-{i}"))
     after_c = resource.getrusage(resource.RUSAGE_CHILDREN)
     tool = (after_c.ru_utime - before_c.ru_utime) + (after_c.ru_stime - before_c.ru_stime)
-    return (servers_cpu() - before_s + tool) / seconds
+    return (servers_cpu() - before_s) / seconds, tool / seconds
 
 
 def main():
@@ -89,13 +89,14 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workload", default=os.path.join(ROOT, "workloads", "insert-only.toml"))
+    ap.add_argument("--cpu-only", action="store_true", help="only the idle-lab CPU measurement")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
     subprocess.run([BIN, "cluster", "up", "--dir", LAB, "--port", "56432"], check=True)
     tps = {s: [] for s in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
         run(a.workload, "off", 1, os.path.join(tmp, "setup"))
-        for i in range(a.rounds):
+        for i in range(0 if a.cpu_only else a.rounds):
             for s in SETTINGS:
                 tps[s].append(run(a.workload, s, a.seconds, os.path.join(tmp, f"{s}-{i}")))
             print(f"round {i + 1}: " + ", ".join(f"{s} {tps[s][-1]:.0f}" for s in SETTINGS), file=sys.stderr)
@@ -103,6 +104,12 @@ def main():
         for i in range(3):
             for s in SETTINGS:
                 cpu[s].append(idle_cpu(s, a.seconds, tmp, i))
+    if not a.cpu_only:
+        throughput_table(a, tps)
+    cpu_table(a, cpu)
+
+
+def throughput_table(a, tps):
     base = statistics.median(tps["off"])
     print(f"\n{os.path.basename(a.workload)}, {a.seconds} s per run, {a.rounds} rounds alternated, medians\n")
     print("| sample_every | tps | ratio to off | cost |")
@@ -110,13 +117,19 @@ def main():
     for s in SETTINGS:
         m = statistics.median(tps[s])
         print(f"| {s} | {m:.0f} | {m / base:.3f} | {(1 - m / base) * 100:+.1f}% |")
-    off = statistics.median(cpu["off"])
+
+
+def cpu_table(a, cpu):
+    total = {s: [sv + t for sv, t in cpu[s]] for s in SETTINGS}
+    off = statistics.median(total["off"])
     print(f"\nCPU used by sampling, idle lab, {a.seconds} s runs, medians of 3 (2 cores = 200%)\n")
-    print("| sample_every | CPU (servers + tool) | above off |")
-    print("|---|---:|---:|")
+    print("| sample_every | servers | tool | CPU (servers + tool) | above off |")
+    print("|---|---:|---:|---:|---:|")
     for s in SETTINGS:
-        m = statistics.median(cpu[s])
-        print(f"| {s} | {m * 100:.2f}% | {(m - off) * 100:+.2f}% of one core |")
+        m = statistics.median(total[s])
+        sv = statistics.median(x[0] for x in cpu[s])
+        t = statistics.median(x[1] for x in cpu[s])
+        print(f"| {s} | {sv * 100:.2f}% | {t * 100:.2f}% | {m * 100:.2f}% | {(m - off) * 100:+.2f}% of one core |")
 
 
 if __name__ == "__main__":
