@@ -6,7 +6,8 @@ use super::pacer::{Pace, Quota, Slot};
 use super::router::Router;
 use super::txn::{run_copy, run_pipelined, run_sql, TxResult, Vars};
 use crate::messages::{Counter, EventRecord, Outcome, Record, TxSample};
-use crate::pg::{format_lsn, Conn};
+use crate::pg::format_lsn;
+use crate::pg::wire::{WireConn as Conn, WireError};
 use crate::topology::{HealthChange, NodeRole, Topology, View};
 use crate::workload::value::Value;
 use crate::workload::{Body, Group, Target, Transaction, Workload};
@@ -408,7 +409,7 @@ impl Client {
             .synchronous_commit
             .as_deref()
             .filter(|_| Some(node) == self.view.primary());
-        match self.view.nodes[node].endpoint.connect(sync).await {
+        match self.view.nodes[node].endpoint.connect_wire(sync).await {
             Ok(mut conn) => {
                 // Prepare what this client may run on this node now, not in its first
                 // transaction's latency. A failure here shows up again, as a measurement,
@@ -434,7 +435,7 @@ impl Client {
         }
     }
 
-    async fn prepare_for(&self, conn: &mut Conn, node: usize) -> Result<(), tokio_postgres::Error> {
+    async fn prepare_for(&self, conn: &mut Conn, node: usize) -> Result<(), WireError> {
         let plan = &self.shared.plan;
         let is_primary = Some(node) == self.view.primary();
         for (idx, _) in &plan.groups[self.group].mix {
@@ -460,11 +461,11 @@ impl Client {
         let deadline = Instant::now() + RYW_WAIT;
         let mut waited = false;
         loop {
-            let Some(conn) = self.conns[node].as_ref() else {
+            let Some(conn) = self.conns[node].as_mut() else {
                 return primary;
             };
-            let fresh = match conn.client.simple_query(&query).await {
-                Ok(msgs) => msgs.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))),
+            let fresh = match conn.simple(&query).await {
+                Ok(answer) => answer.as_deref() == Some("t"),
                 Err(_) => return primary,
             };
             if fresh {

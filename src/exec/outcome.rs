@@ -1,9 +1,10 @@
 //! How a transaction ended, decided from where it failed and what kind of error it was:
 //! `failed` (the server said no, or the client never sent it: it did not commit) or `unknown`
 //! (the connection broke while it committed: it may have). Pure, so it is tested without a
-//! server; `error_kind` is the thin glue to tokio-postgres.
+//! server; `error_kind` is the thin glue to the load's connections.
 
 use crate::messages::Outcome;
+use crate::pg::wire::WireError;
 
 /// What went wrong, in the terms that decide the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,28 +55,12 @@ pub fn retryable(code: &str) -> bool {
     matches!(code, "40001" | "40P01")
 }
 
-/// Read tokio-postgres's error. Its kinds are private, so the client-side ones are told by
-/// their message (stable across 0.7).
-pub fn error_kind(e: &tokio_postgres::Error) -> ErrorKind {
-    if let Some(code) = e.code() {
-        return ErrorKind::Db(code.code().to_string());
-    }
-    if e.is_closed() {
-        return ErrorKind::Lost;
-    }
-    let text = e.to_string();
-    const CLIENT: [&str; 6] = [
-        "error serializing parameter",
-        "error deserializing column",
-        "invalid column",
-        "expected ",
-        "query returned an unexpected number",
-        "error encoding message",
-    ];
-    if CLIENT.iter().any(|p| text.starts_with(p)) {
-        ErrorKind::Client
-    } else {
-        ErrorKind::Lost
+/// Read a load connection's error.
+pub fn error_kind(e: &WireError) -> ErrorKind {
+    match e {
+        WireError::Db(db) => ErrorKind::Db(db.code.clone()),
+        WireError::Lost(_) => ErrorKind::Lost,
+        WireError::Client(_) => ErrorKind::Client,
     }
 }
 

@@ -3,15 +3,14 @@
 
 use super::outcome::{classify, error_kind, Phase};
 use crate::messages::Outcome;
-use crate::pg::{parse_lsn, Conn};
+use crate::pg::parse_lsn;
+use crate::pg::wire::{Param, WireConn as Conn, WireError};
 use crate::workload::generators::Generator;
 use crate::workload::sql::Statement;
 use crate::workload::value::Value;
 use crate::workload::CopySpec;
-use futures_util::pin_mut;
 use rand::rngs::SmallRng;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::FromSql;
 
 /// How a try ended, as the client saw it.
 #[derive(Debug)]
@@ -33,7 +32,7 @@ impl TxResult {
         }
     }
 
-    fn error(e: &tokio_postgres::Error, phase: Phase) -> Self {
+    fn error(e: &WireError, phase: Phase) -> Self {
         let (outcome, code) = classify(&error_kind(e), phase);
         TxResult {
             outcome,
@@ -80,9 +79,9 @@ pub const KEY_SQL: &str = "INSERT INTO pgbench_repl_keys (client_id, seq) VALUES
 const KEY_SLOT: (u16, u16) = (u16::MAX, 0);
 
 /// Insert the key (client, seq) in the open transaction.
-async fn insert_key(conn: &mut Conn, key: (i32, i64)) -> Result<u64, tokio_postgres::Error> {
+async fn insert_key(conn: &mut Conn, key: (i32, i64)) -> Result<u64, WireError> {
     let st = conn.statement(KEY_SLOT.0, KEY_SLOT.1, KEY_SQL).await?;
-    conn.client.execute(&st, &[&key.0, &key.1]).await
+    conn.execute(&st, &[&key.0, &key.1], None).await
 }
 
 /// Run SQL statements. A single statement runs alone (autocommit, as pgbench does); several
@@ -97,7 +96,7 @@ pub async fn run_sql(
 ) -> TxResult {
     let multi = statements.len() > 1 || key.is_some();
     if multi {
-        if let Err(e) = conn.client.batch_execute("BEGIN").await {
+        if let Err(e) = conn.simple("BEGIN").await {
             return TxResult::error(&e, Phase::Before);
         }
     }
@@ -109,25 +108,34 @@ pub async fn run_sql(
             Ok(p) => p,
             Err(e) => return abort(conn, multi, TxResult::error(&e, Phase::Before)).await,
         };
-        let refs: Vec<&(dyn ToSql + Sync)> = stmt
-            .params
-            .iter()
-            .map(|p| vars.get(p) as &(dyn ToSql + Sync))
-            .collect();
-        // Only a statement with later statements after it needs its row kept as parameters.
-        let capture = i + 1 < statements.len();
-        let result = if prepared.columns().is_empty() {
-            conn.client.execute(&prepared, &refs).await
+        // Bound by reference: a short array on the stack for the usual few parameters.
+        let mut refs: [Param<'_>; 8] = [&NULL; 8];
+        let heap: Vec<Param<'_>>;
+        let params: &[Param<'_>] = if stmt.params.len() <= refs.len() {
+            for (slot, p) in refs.iter_mut().zip(&stmt.params) {
+                *slot = vars.get(p);
+            }
+            &refs[..stmt.params.len()]
         } else {
-            conn.client.query(&prepared, &refs).await.map(|result| {
-                if let Some(first) = result.first().filter(|_| capture) {
-                    for (c, col) in first.columns().iter().enumerate() {
-                        let v: Value = first.try_get(c).unwrap_or(Value::Null);
-                        vars.captured.push((col.name().to_string(), v));
-                    }
-                }
-                result.len() as u64
-            })
+            heap = stmt
+                .params
+                .iter()
+                .map(|p| vars.get(p) as Param<'_>)
+                .collect();
+            &heap
+        };
+        // Only a statement with later statements after it needs its row kept as parameters.
+        let result = if i + 1 < statements.len() && !prepared.columns.is_empty() {
+            let mut row: Vec<(String, Value)> = Vec::new();
+            let mut keep = |col: &crate::pg::wire::Column, raw: Option<&[u8]>| {
+                let v = Value::from_sql_nullable(&col.ty, raw).unwrap_or(Value::Null);
+                row.push((col.name.clone(), v));
+            };
+            let r = conn.execute(&prepared, params, Some(&mut keep)).await;
+            vars.captured.extend(row);
+            r
+        } else {
+            conn.execute(&prepared, params, None).await
         };
         match result {
             Ok(n) => rows += n,
@@ -151,10 +159,10 @@ pub async fn run_sql(
     } else {
         "COMMIT"
     };
-    match conn.client.simple_query(commit).await {
-        Ok(msgs) => {
+    match conn.simple(commit).await {
+        Ok(lsn) => {
             let mut r = TxResult::ok(rows);
-            r.commit_lsn = first_lsn(&msgs);
+            r.commit_lsn = lsn.as_deref().and_then(parse_lsn);
             r
         }
         Err(e) => TxResult::error(&e, Phase::Commit),
@@ -163,25 +171,17 @@ pub async fn run_sql(
 
 async fn abort(conn: &mut Conn, multi: bool, result: TxResult) -> TxResult {
     if multi && !conn.is_closed() {
-        let _ = conn.client.batch_execute("ROLLBACK").await;
+        let _ = conn.simple("ROLLBACK").await;
     }
     result
 }
 
-async fn current_lsn(conn: &Conn) -> Option<u64> {
-    let msgs = conn
-        .client
-        .simple_query("SELECT pg_current_wal_insert_lsn()::text")
+async fn current_lsn(conn: &mut Conn) -> Option<u64> {
+    let lsn = conn
+        .simple("SELECT pg_current_wal_insert_lsn()::text")
         .await
-        .ok()?;
-    first_lsn(&msgs)
-}
-
-fn first_lsn(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Option<u64> {
-    msgs.iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(parse_lsn),
-        _ => None,
-    })
+        .ok()??;
+    parse_lsn(&lsn)
 }
 
 /// Stream `rows` generated rows with COPY ... FROM STDIN (FORMAT binary); with a drill's
@@ -197,7 +197,7 @@ pub async fn run_copy(
     let Some(k) = key else {
         return copy_rows(conn, tx_idx, spec, rows, rng, Phase::Commit).await;
     };
-    if let Err(e) = conn.client.batch_execute("BEGIN").await {
+    if let Err(e) = conn.simple("BEGIN").await {
         return TxResult::error(&e, Phase::Before);
     }
     let copied = copy_rows(conn, tx_idx, spec, rows, rng, Phase::Before).await;
@@ -207,8 +207,8 @@ pub async fn run_copy(
     if let Err(e) = insert_key(conn, k).await {
         return abort(conn, true, TxResult::error(&e, Phase::Before)).await;
     }
-    match conn.client.batch_execute("COMMIT").await {
-        Ok(()) => copied,
+    match conn.simple("COMMIT").await {
+        Ok(_) => copied,
         Err(e) => TxResult::error(&e, Phase::Commit),
     }
 }
@@ -232,12 +232,9 @@ async fn copy_rows(
         spec.table,
         names.join(", ")
     );
-    let sink = match conn.client.copy_in(&sql).await {
-        Ok(s) => s,
-        Err(e) => return TxResult::error(&e, Phase::Before),
-    };
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    pin_mut!(writer);
+    if let Err(e) = conn.copy_in(&sql).await {
+        return TxResult::error(&e, Phase::Before);
+    }
     let mut row: Vec<Value> = Vec::with_capacity(spec.columns.len());
     for n in 0..rows {
         // Generating rows never waits on I/O until the COPY buffer fills: yield now and then so
@@ -247,12 +244,11 @@ async fn copy_rows(
         }
         row.clear();
         row.extend(spec.columns.iter().map(|(_, g)| g.sample(rng)));
-        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        if let Err(e) = writer.as_mut().write(&refs).await {
+        if let Err(e) = conn.copy_row(&types, &row).await {
             return TxResult::error(&e, Phase::Before);
         }
     }
-    match writer.finish().await {
+    match conn.copy_finish().await {
         Ok(n) => TxResult::ok(n),
         Err(e) => TxResult::error(&e, end),
     }
@@ -287,48 +283,57 @@ pub async fn run_pipelined(
             Err(e) => return TxResult::error(&e, Phase::Before),
         }
     }
-    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
+    let params: Vec<Vec<Param<'_>>> = statements
         .iter()
-        .map(|st| {
-            st.params
-                .iter()
-                .map(|p| vars.get(p) as &(dyn ToSql + Sync))
-                .collect()
-        })
+        .map(|st| st.params.iter().map(|p| vars.get(p) as Param<'_>).collect())
         .collect();
-    let key_params: Vec<&(dyn ToSql + Sync)> = match &key {
+    let key_params: Vec<Param<'_>> = match &key {
         Some((c, s)) => vec![c, s],
         None => vec![],
     };
-    let empty: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    let client = &conn.client;
     let last = prepared.len() - 1;
-    let futures = prepared.iter().enumerate().map(|(i, st)| {
-        let p: &[&(dyn ToSql + Sync)] = match i {
-            0 => &empty,
+    // Everything is buffered and sent with one write; then the replies are read in order.
+    for (i, st) in prepared.iter().enumerate() {
+        let p: &[Param<'_>] = match i {
+            0 => &[],
             i if i <= statements.len() => &params[i - 1],
             i if i < last => &key_params,
-            _ => &empty,
+            _ => &[],
         };
-        client.execute(st, p)
-    });
-    let results = futures_util::future::join_all(futures).await;
+        if let Err(e) = conn.bind(st, p) {
+            return TxResult::error(&e, Phase::Before);
+        }
+    }
+    if let Err(e) = conn.send().await {
+        return TxResult::error(&e, Phase::Before);
+    }
     let mut rows = 0;
-    for (i, r) in results.iter().enumerate() {
-        match r {
+    let mut first_error = None;
+    for (i, st) in prepared.iter().enumerate() {
+        match conn.reply(st, None).await {
             Ok(n) if i >= 1 && i <= statements.len() => rows += n,
             Ok(_) => {}
             // The first error decides; after one, the server aborted the transaction and its
-            // COMMIT answered ROLLBACK.
+            // COMMIT answered ROLLBACK. A lost connection has no more replies to read, and
+            // since COMMIT was sent with the rest, it may have committed.
             Err(e) => {
-                let phase = if i == last {
-                    Phase::Commit
-                } else {
-                    Phase::Before
-                };
-                return TxResult::error(e, phase);
+                let lost = matches!(e, WireError::Lost(_));
+                if first_error.is_none() {
+                    let phase = if i == last || lost {
+                        Phase::Commit
+                    } else {
+                        Phase::Before
+                    };
+                    first_error = Some(TxResult::error(&e, phase));
+                }
+                if lost {
+                    break;
+                }
             }
         }
+    }
+    if let Some(r) = first_error {
+        return r;
     }
     let mut r = TxResult::ok(rows);
     if want_lsn {

@@ -1,6 +1,7 @@
 //! A node the tool reaches (an `Endpoint`) and an open connection to it (a `Conn`: the client
 //! and its statements, prepared once per connection).
 
+use super::wire::WireConn;
 use anyhow::{anyhow, Result};
 use postgres_native_tls::MakeTlsConnector;
 use std::collections::HashMap;
@@ -56,6 +57,34 @@ impl Endpoint {
             statements: HashMap::new(),
             copy_types: HashMap::new(),
         })
+    }
+}
+
+impl Endpoint {
+    /// Connect a load client (the protocol spoken on the client's own task; see `wire`),
+    /// with the run's session settings applied.
+    pub async fn connect_wire(&self, synchronous_commit: Option<&str>) -> Result<WireConn> {
+        let timeout = self
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(5));
+        let mut conn = tokio::time::timeout(timeout, WireConn::connect(&self.config))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "cannot connect to {} ({}): timed out after {timeout:?}",
+                    self.name,
+                    self.describe()
+                )
+            })?
+            .map_err(|e| anyhow!("cannot connect to {} ({}): {e}", self.name, self.describe()))?;
+        if let Some(level) = synchronous_commit {
+            conn.simple(&format!("SET synchronous_commit = {level}"))
+                .await
+                .map_err(|e| anyhow!("SET synchronous_commit on {}: {e}", self.name))?;
+        }
+        Ok(conn)
     }
 }
 

@@ -7,12 +7,14 @@ pub mod lsn;
 pub mod server;
 pub mod settings;
 pub mod sync_mode;
+pub mod wire;
 
 pub use connstr::{describe, parse_conninfo};
 pub use endpoint::{Conn, Endpoint};
 pub use lsn::{format_lsn, parse_lsn, Lsn};
 pub use server::{server_info, ServerInfo};
 pub use sync_mode::SyncMode;
+pub use wire::WireConn;
 
 /// A server error in one line: message (SQLSTATE); detail; hint.
 pub fn db_message(e: &tokio_postgres::Error) -> String {

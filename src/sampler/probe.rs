@@ -1,7 +1,9 @@
 //! One node the sampler asks: a connection reopened when it breaks, the sampler's queries
 //! prepared once per connection, and the server version that decides which queries it gets.
 
+use crate::pg::wire::{Column, Prepared, WireConn};
 use crate::pg::Endpoint;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -56,10 +58,10 @@ pub fn primary_query_for(version_num: Option<i32>) -> &'static str {
 /// A connection that is reopened when it breaks; a failure only means "down" for a sample.
 pub struct Probe {
     pub endpoint: Endpoint,
-    conn: Option<crate::pg::Conn>,
+    conn: Option<WireConn>,
     /// `server_version_num` of the server behind the open connection.
     pub version_num: Option<i32>,
-    prepared: Vec<(&'static str, tokio_postgres::Statement)>,
+    prepared: Vec<(&'static str, Arc<Prepared>)>,
     /// Queries the server refused (an error with a SQLSTATE, e.g. no permission).
     refused: Vec<&'static str>,
 }
@@ -88,16 +90,13 @@ impl Probe {
             return Some(());
         }
         self.prepared.clear();
-        let conn = tokio::time::timeout(Duration::from_secs(1), self.endpoint.connect(None))
-            .await
-            .ok()?
-            .ok()?;
-        let version = conn
-            .client
-            .query_one("SELECT current_setting('server_version_num')::int4", &[])
-            .await
-            .ok()?;
-        self.version_num = version.get(0);
+        let mut conn =
+            tokio::time::timeout(Duration::from_secs(1), self.endpoint.connect_wire(None))
+                .await
+                .ok()?
+                .ok()?;
+        let version = conn.simple("SHOW server_version_num").await.ok()?;
+        self.version_num = version.and_then(|v| v.parse().ok());
         self.conn = Some(conn);
         Some(())
     }
@@ -113,13 +112,14 @@ impl Probe {
         self.ask(sql).await
     }
 
-    /// Run one of the sampler's queries; None when the node does not answer (within 2 s).
+    /// Run one of the sampler's queries (every column is text); None when the node does not
+    /// answer (within 2 s).
     pub async fn ask(&mut self, sql: &'static str) -> Option<Answer> {
         self.ensure_connected().await?;
-        let conn = self.conn.as_ref()?;
+        let conn = self.conn.as_mut()?;
         let statement = match self.prepared.iter().find(|(q, _)| *q == sql) {
             Some((_, st)) => st.clone(),
-            None => match conn.client.prepare(sql).await {
+            None => match conn.prepare_new(sql).await {
                 Ok(st) => {
                     self.prepared.push((sql, st.clone()));
                     st
@@ -128,7 +128,7 @@ impl Probe {
                 // primary's functions): the node answers, this question does not. Keep the
                 // connection unless it broke.
                 Err(e) => {
-                    if e.is_closed() {
+                    if conn.is_closed() {
                         self.conn = None;
                     } else if e.code().is_some() {
                         self.refused.push(sql);
@@ -138,27 +138,30 @@ impl Probe {
             },
         };
         let sent = Instant::now();
-        let rows =
-            tokio::time::timeout(Duration::from_secs(2), conn.client.query(&statement, &[])).await;
-        let rows = match rows {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(e)) if e.code().is_some() && !e.is_closed() => {
+        let mut columns: Vec<Option<String>> = Vec::with_capacity(statement.columns.len());
+        let mut keep = |_: &Column, raw: Option<&[u8]>| {
+            columns.push(raw.map(|r| String::from_utf8_lossy(r).into_owned()));
+        };
+        let reply = tokio::time::timeout(
+            Duration::from_secs(2),
+            conn.execute(&statement, &[], Some(&mut keep)),
+        )
+        .await;
+        match reply {
+            Ok(Ok(rows)) if rows > 0 => {}
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) if e.code().is_some() && !conn.is_closed() => {
                 self.refused.push(sql);
                 return None;
             }
             _ => {
+                // Timed out (a reply may still come: the session cannot be reused) or broke.
                 self.conn = None;
                 return None;
             }
-        };
+        }
         let at = sent + sent.elapsed() / 2;
-        let row = rows.first()?;
-        Some((
-            at,
-            (0..row.len())
-                .map(|i| row.get::<_, Option<String>>(i))
-                .collect(),
-        ))
+        Some((at, columns))
     }
 }
 

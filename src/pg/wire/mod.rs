@@ -1,0 +1,545 @@
+//! The load's connections: PostgreSQL's protocol spoken directly on the client's own task.
+//!
+//! tokio-postgres drives each connection on a task of its own and hands every request and
+//! reply across channels; for a load generator that is most of the client's CPU per
+//! transaction (benches/README.md has the profile). A `WireConn` is owned by its client: the
+//! client writes Bind/Execute/Sync into a buffer it reuses, sends it with one write, and reads
+//! the reply itself. Messages are encoded and parsed by postgres-protocol (tokio-postgres's
+//! own codec); parameters are bound with `ToSql` and columns read with `FromSql`, as before.
+//! The tool's other connections (setup, checks, the sampler) stay on tokio-postgres.
+
+mod error;
+mod startup;
+mod stream;
+
+pub use error::{DbError, WireError};
+
+use bytes::{BufMut, BytesMut};
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::{ErrorResponseBody, Message};
+use postgres_protocol::message::frontend;
+use postgres_protocol::IsNull as WireNull;
+use std::collections::HashMap;
+use std::sync::Arc;
+use stream::Stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_postgres::types::{IsNull, Kind, ToSql, Type};
+use tokio_postgres::Config;
+
+/// A parameter as the load binds it.
+pub type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// What sees the first row of a reply: each column and its raw value (binary; None for NULL).
+pub type RowFn<'f> = dyn FnMut(&Column, Option<&[u8]>) + Send + 'f;
+
+/// A statement prepared on one connection.
+#[derive(Debug)]
+pub struct Prepared {
+    name: String,
+    pub params: Vec<Type>,
+    pub columns: Vec<Column>,
+}
+
+#[derive(Debug)]
+pub struct Column {
+    pub name: String,
+    pub ty: Type,
+}
+
+/// An open session, owned by one client.
+pub struct WireConn {
+    io: Stream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    closed: bool,
+    statements: HashMap<(u16, u16), Arc<Prepared>>,
+    copy_types: HashMap<u16, Arc<Vec<Type>>>,
+    /// Statements prepared by `prepare_new` so far.
+    named: u32,
+    /// Where the CopyData message being filled starts in `wbuf`.
+    copy_at: Option<usize>,
+}
+
+/// Send a CopyData message once this much is buffered.
+const COPY_CHUNK: usize = 64 * 1024;
+
+impl WireConn {
+    /// Open a session (no timeout here: the caller bounds it).
+    pub async fn connect(config: &Config) -> Result<WireConn, WireError> {
+        let io = stream::open(config).await?;
+        let mut conn = WireConn {
+            io,
+            rbuf: BytesMut::with_capacity(8192),
+            wbuf: BytesMut::with_capacity(1024),
+            closed: false,
+            statements: HashMap::new(),
+            copy_types: HashMap::new(),
+            named: 0,
+            copy_at: None,
+        };
+        startup::startup(&mut conn, config).await?;
+        Ok(conn)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Send what is buffered.
+    async fn flush(&mut self) -> Result<(), WireError> {
+        let r = self.io.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        r.map_err(|e| self.lose(e))
+    }
+
+    fn lose(&mut self, e: impl std::fmt::Display) -> WireError {
+        self.closed = true;
+        WireError::lost(e)
+    }
+
+    /// The next message that matters (notices, parameter changes and notifications are
+    /// skipped); a FATAL error is returned as the error that ends the session.
+    async fn read(&mut self) -> Result<Message, WireError> {
+        loop {
+            match Message::parse(&mut self.rbuf) {
+                Ok(Some(Message::NoticeResponse(_)))
+                | Ok(Some(Message::ParameterStatus(_)))
+                | Ok(Some(Message::NotificationResponse(_))) => continue,
+                Ok(Some(Message::ErrorResponse(body))) => {
+                    let e = db_error(&body);
+                    if e.ends_session() {
+                        // No ReadyForQuery follows: the server closes the connection.
+                        self.closed = true;
+                        return Err(WireError::Db(e));
+                    }
+                    return Ok(Message::ErrorResponse(body));
+                }
+                Ok(Some(m)) => return Ok(m),
+                Ok(None) => {}
+                Err(e) => return Err(self.lose(e)),
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+                self.rbuf.reserve(8192);
+            }
+            match self.io.read_buf(&mut self.rbuf).await {
+                Ok(0) => return Err(self.lose("the server closed the connection")),
+                Ok(_) => {}
+                Err(e) => return Err(self.lose(e)),
+            }
+        }
+    }
+
+    /// Read to the ReadyForQuery that ends a request, keeping the first error.
+    async fn until_ready(&mut self, mut first: Option<WireError>) -> Result<(), WireError> {
+        loop {
+            match self.read().await? {
+                Message::ReadyForQuery(_) => return first.map_or(Ok(()), Err),
+                Message::ErrorResponse(body) => {
+                    first.get_or_insert(WireError::Db(db_error(&body)));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Statement `stmt` of transaction `tx`, prepared on first use.
+    pub async fn statement(
+        &mut self,
+        tx: u16,
+        stmt: u16,
+        text: &str,
+    ) -> Result<Arc<Prepared>, WireError> {
+        if let Some(s) = self.statements.get(&(tx, stmt)) {
+            return Ok(s.clone());
+        }
+        let name = format!("s{tx}_{stmt}");
+        let p = Arc::new(self.prepare(&name, text).await?);
+        self.statements.insert((tx, stmt), p.clone());
+        Ok(p)
+    }
+
+    /// Prepare `text` under a name of its own (not cached here: the caller keeps it).
+    pub async fn prepare_new(&mut self, text: &str) -> Result<Arc<Prepared>, WireError> {
+        self.named += 1;
+        let name = format!("p{}", self.named);
+        Ok(Arc::new(self.prepare(&name, text).await?))
+    }
+
+    async fn prepare(&mut self, name: &str, text: &str) -> Result<Prepared, WireError> {
+        let encode = |buf: &mut BytesMut| -> std::io::Result<()> {
+            frontend::parse(name, text, std::iter::empty(), buf)?;
+            frontend::describe(b'S', name, buf)?;
+            frontend::sync(buf);
+            Ok(())
+        };
+        encode(&mut self.wbuf)
+            .map_err(|e| WireError::Client(format!("cannot send the statement: {e}")))?;
+        self.flush().await?;
+        let mut params = Vec::new();
+        let mut columns = Vec::new();
+        let mut error = None;
+        loop {
+            match self.read().await? {
+                Message::ParseComplete | Message::NoData => {}
+                Message::ParameterDescription(body) => {
+                    let mut it = body.parameters();
+                    while let Some(oid) = it.next().map_err(|e| self.lose(e))? {
+                        params.push(type_of(oid));
+                    }
+                }
+                Message::RowDescription(body) => {
+                    let mut it = body.fields();
+                    while let Some(f) = it.next().map_err(|e| self.lose(e))? {
+                        columns.push(Column {
+                            name: f.name().to_string(),
+                            ty: type_of(f.type_oid()),
+                        });
+                    }
+                }
+                Message::ErrorResponse(body) => {
+                    error.get_or_insert(WireError::Db(db_error(&body)));
+                }
+                Message::ReadyForQuery(_) => break,
+                _ => return Err(self.lose("unexpected message after Parse")),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(Prepared {
+                name: name.to_string(),
+                params,
+                columns,
+            }),
+        }
+    }
+
+    /// Buffer Bind/Execute/Sync of `st` with `params` (nothing is sent yet). A value that
+    /// cannot be encoded refuses the whole buffer: nothing of it reaches the server.
+    pub fn bind(&mut self, st: &Prepared, params: &[Param<'_>]) -> Result<(), WireError> {
+        if params.len() != st.params.len() {
+            self.wbuf.clear();
+            return Err(WireError::Client(format!(
+                "expected {} parameters but got {}",
+                st.params.len(),
+                params.len()
+            )));
+        }
+        let types = &st.params;
+        let mut i = 0;
+        let r = frontend::bind(
+            "",
+            &st.name,
+            std::iter::once(1i16),
+            params.iter(),
+            |p, buf| {
+                let ty = &types[i];
+                i += 1;
+                match p.to_sql_checked(ty, buf)? {
+                    IsNull::Yes => Ok(WireNull::Yes),
+                    IsNull::No => Ok(WireNull::No),
+                }
+            },
+            std::iter::once(1i16),
+            &mut self.wbuf,
+        );
+        if let Err(e) = r {
+            self.wbuf.clear();
+            let why = match e {
+                frontend::BindError::Conversion(e) => e.to_string(),
+                frontend::BindError::Serialization(e) => e.to_string(),
+            };
+            return Err(WireError::Client(format!(
+                "error serializing parameter {}: {why}",
+                i.max(1) - 1
+            )));
+        }
+        frontend::execute("", 0, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
+        frontend::sync(&mut self.wbuf);
+        Ok(())
+    }
+
+    /// Send what `bind` buffered.
+    pub async fn send(&mut self) -> Result<(), WireError> {
+        self.flush().await
+    }
+
+    /// Read the reply to one bound statement: its row count (rows returned, or affected when it
+    /// returns none). `first_row` sees the first row's columns, raw (binary, None for NULL).
+    pub async fn reply(
+        &mut self,
+        st: &Prepared,
+        mut first_row: Option<&mut RowFn<'_>>,
+    ) -> Result<u64, WireError> {
+        let mut rows = 0u64;
+        let mut affected = 0u64;
+        let mut error = None;
+        loop {
+            match self.read().await? {
+                Message::BindComplete | Message::EmptyQueryResponse => {}
+                Message::DataRow(body) => {
+                    if rows == 0 {
+                        if let Some(f) = first_row.as_mut() {
+                            let buf = body.buffer();
+                            let mut ranges = body.ranges();
+                            let mut c = 0;
+                            while let Some(r) = ranges.next().map_err(|e| self.lose(e))? {
+                                if let Some(col) = st.columns.get(c) {
+                                    f(col, r.map(|r| &buf[r]));
+                                }
+                                c += 1;
+                            }
+                        }
+                    }
+                    rows += 1;
+                }
+                Message::CommandComplete(body) => {
+                    affected = body.tag().ok().and_then(tag_count).unwrap_or(0);
+                }
+                Message::ErrorResponse(body) => {
+                    error.get_or_insert(WireError::Db(db_error(&body)));
+                }
+                Message::ReadyForQuery(_) => break,
+                _ => return Err(self.lose("unexpected message in a statement's reply")),
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None if st.columns.is_empty() => Ok(affected),
+            None => Ok(rows),
+        }
+    }
+
+    /// Bind, send and read one statement.
+    pub async fn execute(
+        &mut self,
+        st: &Prepared,
+        params: &[Param<'_>],
+        first_row: Option<&mut RowFn<'_>>,
+    ) -> Result<u64, WireError> {
+        self.bind(st, params)?;
+        self.flush().await?;
+        self.reply(st, first_row).await
+    }
+
+    /// Run SQL with the simple protocol (BEGIN, COMMIT, ROLLBACK, a check): the first column
+    /// of the first row, as text, if it returned any.
+    pub async fn simple(&mut self, sql: &str) -> Result<Option<String>, WireError> {
+        frontend::query(sql, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
+        self.flush().await?;
+        let mut first = None;
+        let mut error = None;
+        loop {
+            match self.read().await? {
+                Message::DataRow(body) if first.is_none() => {
+                    let buf = body.buffer();
+                    if let Some(Some(r)) = body.ranges().next().map_err(|e| self.lose(e))? {
+                        first = Some(String::from_utf8_lossy(&buf[r]).into_owned());
+                    }
+                }
+                Message::ErrorResponse(body) => {
+                    error.get_or_insert(WireError::Db(db_error(&body)));
+                }
+                Message::ReadyForQuery(_) => break,
+                Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
+                    return Err(self.lose("COPY is not run as a simple query here"));
+                }
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(first),
+        }
+    }
+
+    /// Column types of a COPY target, looked up once per connection.
+    pub async fn copy_types(
+        &mut self,
+        tx: u16,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Arc<Vec<Type>>, WireError> {
+        if let Some(t) = self.copy_types.get(&tx) {
+            return Ok(t.clone());
+        }
+        let probe = format!("SELECT {} FROM {table} LIMIT 0", columns.join(", "));
+        let p = self.prepare("", &probe).await?;
+        let types = Arc::new(p.columns.into_iter().map(|c| c.ty).collect::<Vec<_>>());
+        self.copy_types.insert(tx, types.clone());
+        Ok(types)
+    }
+
+    /// Start `COPY ... FROM STDIN (FORMAT binary)`: rows follow with `copy_row`.
+    pub async fn copy_in(&mut self, sql: &str) -> Result<(), WireError> {
+        frontend::query(sql, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
+        self.flush().await?;
+        match self.read().await? {
+            Message::CopyInResponse(_) => {}
+            Message::ErrorResponse(body) => {
+                let e = WireError::Db(db_error(&body));
+                return self.until_ready(Some(e)).await.map(|_| ());
+            }
+            _ => return Err(self.lose("expected CopyInResponse")),
+        }
+        self.open_copy_data();
+        // The binary COPY header: signature, flags, no extension.
+        self.wbuf.put_slice(b"PGCOPY\n\xff\r\n\0");
+        self.wbuf.put_i32(0);
+        self.wbuf.put_i32(0);
+        Ok(())
+    }
+
+    fn open_copy_data(&mut self) {
+        self.copy_at = Some(self.wbuf.len());
+        self.wbuf.put_u8(b'd');
+        self.wbuf.put_i32(0);
+    }
+
+    /// Close the CopyData message being filled: write its length.
+    fn close_copy_data(&mut self) {
+        if let Some(at) = self.copy_at.take() {
+            let len = (self.wbuf.len() - at - 1) as i32;
+            self.wbuf[at + 1..at + 5].copy_from_slice(&len.to_be_bytes());
+        }
+    }
+
+    /// Buffer one row (sent in chunks of COPY_CHUNK). A value that cannot be encoded fails
+    /// the COPY: CopyFail is sent and the server's answer read.
+    pub async fn copy_row<T: ToSql + Sync>(
+        &mut self,
+        types: &[Type],
+        row: &[T],
+    ) -> Result<(), WireError> {
+        let start = self.wbuf.len();
+        self.wbuf.put_i16(row.len() as i16);
+        for (i, (v, ty)) in row.iter().zip(types).enumerate() {
+            let at = self.wbuf.len();
+            self.wbuf.put_i32(0);
+            match v.to_sql_checked(ty, &mut self.wbuf) {
+                Ok(IsNull::No) => {
+                    let len = (self.wbuf.len() - at - 4) as i32;
+                    self.wbuf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                }
+                Ok(IsNull::Yes) => self.wbuf[at..at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
+                Err(e) => {
+                    self.wbuf.truncate(start);
+                    let why = format!("error serializing column {i}: {e}");
+                    self.close_copy_data();
+                    frontend::copy_fail(&why, &mut self.wbuf).map_err(WireError::lost)?;
+                    self.flush().await?;
+                    let _ = self.until_ready(None).await;
+                    return Err(WireError::Client(why));
+                }
+            }
+        }
+        if self.wbuf.len() >= COPY_CHUNK {
+            self.close_copy_data();
+            self.flush().await?;
+            self.open_copy_data();
+        }
+        Ok(())
+    }
+
+    /// End the COPY: the rows the server says it copied.
+    pub async fn copy_finish(&mut self) -> Result<u64, WireError> {
+        self.wbuf.put_i16(-1);
+        self.close_copy_data();
+        frontend::copy_done(&mut self.wbuf);
+        self.flush().await?;
+        let mut copied = 0;
+        let mut error = None;
+        loop {
+            match self.read().await? {
+                Message::CommandComplete(body) => {
+                    copied = body.tag().ok().and_then(tag_count).unwrap_or(0);
+                }
+                Message::ErrorResponse(body) => {
+                    error.get_or_insert(WireError::Db(db_error(&body)));
+                }
+                Message::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(copied),
+        }
+    }
+}
+
+impl Drop for WireConn {
+    /// Say goodbye (Terminate) if the socket takes it without waiting, so the server logs no
+    /// "unexpected EOF".
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let bye = [b'X', 0, 0, 0, 4];
+        match &self.io {
+            Stream::Tcp(s) => {
+                let _ = s.try_write(&bye);
+            }
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                let _ = s.try_write(&bye);
+            }
+            Stream::Tls(_) => {}
+        }
+    }
+}
+
+/// The fields of an ErrorResponse.
+fn db_error(body: &ErrorResponseBody) -> DbError {
+    let mut e = DbError::default();
+    let mut fields = body.fields();
+    while let Ok(Some(f)) = fields.next() {
+        let v = String::from_utf8_lossy(f.value_bytes()).into_owned();
+        match f.type_() {
+            b'V' => e.severity = v,
+            b'S' if e.severity.is_empty() => e.severity = v,
+            b'C' => e.code = v,
+            b'M' => e.message = v,
+            b'D' => e.detail = Some(v),
+            b'H' => e.hint = Some(v),
+            _ => {}
+        }
+    }
+    e
+}
+
+/// The count at the end of a command tag ("INSERT 0 1", "UPDATE 3", "COPY 1000", "SELECT 1").
+fn tag_count(tag: &str) -> Option<u64> {
+    tag.rsplit(' ').next()?.parse().ok()
+}
+
+/// A type by its OID: the built-in ones by name, any other as an unnamed simple type (the
+/// load binds only built-in types; others are refused with a message by `Value::to_sql`).
+fn type_of(oid: u32) -> Type {
+    Type::from_oid(oid)
+        .unwrap_or_else(|| Type::new(format!("oid {oid}"), oid, Kind::Simple, "pg_catalog".into()))
+}
+
+// A client's task moves between polls only within its thread, but JoinSet needs Send.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<WireConn>();
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_tags_give_their_counts() {
+        assert_eq!(tag_count("INSERT 0 1"), Some(1));
+        assert_eq!(tag_count("UPDATE 3"), Some(3));
+        assert_eq!(tag_count("COPY 1000000"), Some(1_000_000));
+        assert_eq!(tag_count("BEGIN"), None);
+    }
+
+    #[test]
+    fn unknown_types_keep_their_oid() {
+        assert_eq!(type_of(23), Type::INT4);
+        assert_eq!(type_of(987_654).oid(), 987_654);
+    }
+}
