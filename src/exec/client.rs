@@ -2,6 +2,7 @@
 //! moment, runs them (retrying serialization failures up to max_tries), reconnects with backoff
 //! after a connection loss, and sends every outcome to the recorder.
 
+use super::batch::Batch;
 use super::pacer::{Pace, Quota, Slot};
 use super::router::Router;
 use super::txn::{run_copy, run_pipelined, run_sql, TxResult, Vars};
@@ -85,8 +86,8 @@ struct Client {
     writes: i64,
     /// The next key of a drill's write.
     next_key: i64,
-    /// Where this client's measurements go (its worker thread's batcher).
-    records: mpsc::Sender<Record>,
+    /// Where this client's measurements go (its worker thread's batch).
+    records: Arc<Batch>,
     stop: watch::Receiver<bool>,
     /// The roles this client's connections were opened for.
     view: View,
@@ -99,7 +100,7 @@ pub async fn run_client(
     shared: Arc<Shared>,
     group: usize,
     id: u32,
-    records: mpsc::Sender<Record>,
+    records: Arc<Batch>,
     ready: mpsc::Sender<()>,
     mut start: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
@@ -249,7 +250,7 @@ impl Client {
                 client: self.id,
                 key: done.key,
             };
-            if self.records.send(Record::Tx(sample)).await.is_err() {
+            if !self.records.push(Record::Tx(sample)) {
                 break;
             }
         }
@@ -416,7 +417,7 @@ impl Client {
                 // when the transaction runs.
                 let _ = self.prepare_for(&mut conn, node).await;
                 if self.failures[node] > 0 {
-                    let _ = self.records.send(Record::Count(Counter::Reconnect)).await;
+                    self.records.push(Record::Count(Counter::Reconnect));
                 }
                 self.failures[node] = 0;
                 self.conns[node] = Some(conn);
@@ -424,10 +425,7 @@ impl Client {
                 true
             }
             Err(e) => {
-                let _ = self
-                    .records
-                    .send(Record::Count(Counter::ConnectFailure))
-                    .await;
+                self.records.push(Record::Count(Counter::ConnectFailure));
                 shared.report_down(&self.view, node, &format!("{e:#}"));
                 self.failures[node] += 1;
                 false
@@ -474,11 +472,11 @@ impl Client {
                 } else {
                     Counter::RywChecked
                 };
-                let _ = records.send(Record::Count(c)).await;
+                records.push(Record::Count(c));
                 return node;
             }
             if Instant::now() >= deadline {
-                let _ = records.send(Record::Count(Counter::RywFallback)).await;
+                records.push(Record::Count(Counter::RywFallback));
                 return primary;
             }
             waited = true;

@@ -2,6 +2,7 @@
 //! the recorder over one channel. The session above starts it, stops it, and runs the sampler
 //! and the drill timeline beside it.
 
+mod batch;
 mod client;
 mod outcome;
 mod pacer;

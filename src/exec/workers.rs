@@ -1,7 +1,8 @@
 //! The load's threads: one per core, each a current-thread tokio runtime that owns its clients
 //! and their connections, so a client and its connection never wake each other across threads.
-//! Each thread hands its clients' records to the recorder in batches.
+//! Each thread hands its clients' records to the recorder in batches (`batch`).
 
+use super::batch::{forward, Batch};
 use super::client::{run_client, Shared};
 use crate::messages::Record;
 use std::sync::Arc;
@@ -9,10 +10,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-/// How long a worker collects records before it hands them over.
-const BATCH_EVERY: Duration = Duration::from_millis(10);
-/// ... or how many it collects at most.
-const BATCH_MAX: usize = 512;
 /// In-flight transactions get this long to finish after the stop.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
@@ -64,8 +61,11 @@ pub fn spawn(clients: Vec<ClientSpec>, setup: WorkerSetup) -> std::io::Result<Wo
         let thread = std::thread::Builder::new()
             .name(format!("load-{i}"))
             .spawn(move || {
+                // Sockets and timers only: a load thread spawns no processes and takes no
+                // signals (the process driver would look for orphans at every park).
                 let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
+                    .enable_io()
+                    .enable_time()
                     .build()
                     .expect("a current-thread runtime");
                 rt.block_on(run_thread(
@@ -86,8 +86,9 @@ async fn run_thread(
     mut stop: watch::Receiver<bool>,
     ended: mpsc::UnboundedSender<usize>,
 ) {
-    let (local_tx, local_rx) = mpsc::channel::<Record>(4096);
-    let batcher = tokio::spawn(batch(local_rx, records));
+    let local = Arc::new(Batch::default());
+    let done = Arc::new(tokio::sync::Notify::new());
+    let forwarder = tokio::spawn(forward(local.clone(), records, done.clone()));
     let mut set = JoinSet::new();
     let mut group_of = std::collections::HashMap::new();
     for c in clients {
@@ -95,7 +96,7 @@ async fn run_thread(
             shared.clone(),
             c.group,
             c.id,
-            local_tx.clone(),
+            local.clone(),
             ready.clone(),
             start.clone(),
             stop.clone(),
@@ -103,7 +104,7 @@ async fn run_thread(
         let handle = set.spawn(fut);
         group_of.insert(handle.id(), c.group);
     }
-    drop((local_tx, ready));
+    drop(ready);
     let mut draining: Option<tokio::time::Instant> = None;
     loop {
         let deadline = draining
@@ -129,39 +130,8 @@ async fn run_thread(
             }
         }
     }
-    let _ = batcher.await;
-}
-
-/// Forward records to the recorder in batches: every BATCH_EVERY, or BATCH_MAX at a time.
-async fn batch(mut rx: mpsc::Receiver<Record>, out: mpsc::Sender<Record>) {
-    let mut buf: Vec<Record> = Vec::with_capacity(BATCH_MAX);
-    let mut tick = tokio::time::interval(BATCH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            r = rx.recv() => match r {
-                Some(r) => {
-                    buf.push(r);
-                    if buf.len() >= BATCH_MAX {
-                        let full = std::mem::replace(&mut buf, Vec::with_capacity(BATCH_MAX));
-                        if out.send(Record::Batch(full)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                None => break,
-            },
-            _ = tick.tick(), if !buf.is_empty() => {
-                let full = std::mem::replace(&mut buf, Vec::with_capacity(BATCH_MAX));
-                if out.send(Record::Batch(full)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    if !buf.is_empty() {
-        let _ = out.send(Record::Batch(buf)).await;
-    }
+    done.notify_one();
+    let _ = forwarder.await;
 }
 
 impl Workers {

@@ -52,7 +52,8 @@ pub struct WireConn {
     rbuf: BytesMut,
     wbuf: BytesMut,
     closed: bool,
-    statements: HashMap<(u16, u16), Arc<Prepared>>,
+    /// By (transaction, statement): a handful, so a short list beats hashing.
+    statements: Vec<((u16, u16), Arc<Prepared>)>,
     copy_types: HashMap<u16, Arc<Vec<Type>>>,
     /// Statements prepared by `prepare_new` so far.
     named: u32,
@@ -72,7 +73,7 @@ impl WireConn {
             rbuf: BytesMut::with_capacity(8192),
             wbuf: BytesMut::with_capacity(1024),
             closed: false,
-            statements: HashMap::new(),
+            statements: Vec::new(),
             copy_types: HashMap::new(),
             named: 0,
             copy_at: None,
@@ -149,12 +150,12 @@ impl WireConn {
         stmt: u16,
         text: &str,
     ) -> Result<Arc<Prepared>, WireError> {
-        if let Some(s) = self.statements.get(&(tx, stmt)) {
+        if let Some((_, s)) = self.statements.iter().find(|(k, _)| *k == (tx, stmt)) {
             return Ok(s.clone());
         }
         let name = format!("s{tx}_{stmt}");
         let p = Arc::new(self.prepare(&name, text).await?);
-        self.statements.insert((tx, stmt), p.clone());
+        self.statements.push(((tx, stmt), p.clone()));
         Ok(p)
     }
 
@@ -292,9 +293,11 @@ impl WireConn {
                     }
                     rows += 1;
                 }
-                Message::CommandComplete(body) => {
+                // The tag's count matters only for a statement that returns no rows.
+                Message::CommandComplete(body) if st.columns.is_empty() => {
                     affected = body.tag().ok().and_then(tag_count).unwrap_or(0);
                 }
+                Message::CommandComplete(_) => {}
                 Message::ErrorResponse(body) => {
                     error.get_or_insert(WireError::Db(db_error(&body)));
                 }
