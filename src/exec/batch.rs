@@ -18,6 +18,9 @@ pub const BATCH_MAX: usize = 512;
 #[derive(Default)]
 pub struct Batch {
     buf: Mutex<Vec<Record>>,
+    /// The buffer got its first record: a hand-over is due in BATCH_EVERY.
+    filled: Notify,
+    /// The buffer holds BATCH_MAX records: hand them over now.
     full: Notify,
     /// The recorder is gone (the run is ending): clients stop.
     gone: AtomicBool,
@@ -28,8 +31,10 @@ impl Batch {
     pub fn push(&self, r: Record) -> bool {
         let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
         buf.push(r);
-        if buf.len() == BATCH_MAX {
-            self.full.notify_one();
+        match buf.len() {
+            1 => self.filled.notify_one(),
+            BATCH_MAX => self.full.notify_one(),
+            _ => {}
         }
         !self.gone.load(Ordering::Relaxed)
     }
@@ -40,14 +45,19 @@ impl Batch {
     }
 }
 
-/// Hand the batch to the recorder until `done` fires, then once more.
+/// Hand the batch to the recorder until `done` fires, then once more. An idle thread's
+/// forwarder sleeps until a record arrives.
 pub async fn forward(batch: Arc<Batch>, out: mpsc::Sender<Record>, done: Arc<Notify>) {
-    let mut tick = tokio::time::interval(BATCH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = batch.filled.notified() => {
+                tokio::select! {
+                    _ = tokio::time::sleep(BATCH_EVERY) => {}
+                    _ = batch.full.notified() => {}
+                    _ = done.notified() => last = true,
+                }
+            }
             _ = batch.full.notified() => {}
             _ = done.notified() => last = true,
         }
