@@ -386,7 +386,9 @@ sql = "INSERT INTO ro (id) VALUES ($id)"
     assert!(failed > 10);
     assert_eq!(
         s["transactions"]["sneaky"]["failed_by_sqlstate"]["25006"].as_u64(),
-        Some(failed)
+        Some(failed),
+        "{}",
+        s["transactions"]["sneaky"]
     );
     assert_eq!(s["expect"][0]["passed"], false);
     assert_eq!(s["expect"][1]["passed"], true);

@@ -19,11 +19,12 @@ with sync_playwright() as p:
     for node in nodes:
         page.wait_for_selector(f"#node-{node}", timeout=20000)
     seen["rows"] = page.eval_on_selector_all("#rows tr", "rs => rs.map(r => r.id)")
-    seen["status"] = page.inner_text("#summary")
     # The lag figure of the paused standby, read from the page once a second.
     for _ in range(6):
         seen["lag"].append(page.inner_text(f"#node-{paused} td.lag-seconds"))
         time.sleep(1)
+    # The status once the lag has grown for 6 s more (read earlier it may sit at the alert).
+    seen["status"] = page.inner_text("#summary")
     seen["sparklines"] = page.eval_on_selector_all("#rows svg path", "ps => ps.length")
     page.screenshot(path=shot, full_page=True)
     browser.close()
