@@ -173,8 +173,10 @@ impl WireConn {
             frontend::sync(buf);
             Ok(())
         };
-        encode(&mut self.wbuf)
-            .map_err(|e| WireError::Client(format!("cannot send the statement: {e}")))?;
+        if let Err(e) = encode(&mut self.wbuf) {
+            self.wbuf.clear();
+            return Err(WireError::Client(format!("cannot send the statement: {e}")));
+        }
         self.flush().await?;
         let mut params = Vec::new();
         let mut columns = Vec::new();
@@ -259,6 +261,14 @@ impl WireConn {
         Ok(())
     }
 
+    /// Buffer a simple Query; an unsendable text (a NUL byte) leaves nothing half-written.
+    fn encode_query(&mut self, sql: &str) -> Result<(), WireError> {
+        frontend::query(sql, &mut self.wbuf).map_err(|e| {
+            self.wbuf.clear();
+            WireError::Client(format!("cannot send the query: {e}"))
+        })
+    }
+
     /// Send what `bind` buffered.
     pub async fn send(&mut self) -> Result<(), WireError> {
         self.flush().await
@@ -327,7 +337,7 @@ impl WireConn {
     /// Run SQL with the simple protocol (BEGIN, COMMIT, ROLLBACK, a check): the first column
     /// of the first row, as text, if it returned any.
     pub async fn simple(&mut self, sql: &str) -> Result<Option<String>, WireError> {
-        frontend::query(sql, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
+        self.encode_query(sql)?;
         self.flush().await?;
         let mut first = None;
         let mut error = None;
@@ -374,7 +384,7 @@ impl WireConn {
 
     /// Start `COPY ... FROM STDIN (FORMAT binary)`: rows follow with `copy_row`.
     pub async fn copy_in(&mut self, sql: &str) -> Result<(), WireError> {
-        frontend::query(sql, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
+        self.encode_query(sql)?;
         self.flush().await?;
         match self.read().await? {
             Message::CopyInResponse(_) => {}
