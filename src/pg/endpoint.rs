@@ -23,29 +23,28 @@ impl Endpoint {
         super::connstr::describe(&self.config)
     }
 
-    /// Connect, with the run's session settings applied.
-    pub async fn connect(&self, synchronous_commit: Option<&str>) -> Result<Conn> {
+    /// Open a connection within the config's connect_timeout (5 s if unset); errors name the
+    /// node and its address, never the password.
+    async fn within_timeout<T, E: std::fmt::Display>(
+        &self,
+        opening: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
         let timeout = self
             .config
             .get_connect_timeout()
             .copied()
             .unwrap_or(Duration::from_secs(5));
-        let client = tokio::time::timeout(timeout, open(&self.config))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "cannot connect to {} ({}): timed out after {timeout:?}",
-                    self.name,
-                    self.describe()
-                )
-            })?
-            .map_err(|e| {
-                anyhow!(
-                    "cannot connect to {} ({}): {e:#}",
-                    self.name,
-                    self.describe()
-                )
-            })?;
+        let what = || format!("cannot connect to {} ({})", self.name, self.describe());
+        match tokio::time::timeout(timeout, opening).await {
+            Err(_) => Err(anyhow!("{}: timed out after {timeout:?}", what())),
+            Ok(Err(e)) => Err(anyhow!("{}: {e:#}", what())),
+            Ok(Ok(t)) => Ok(t),
+        }
+    }
+
+    /// Connect, with the run's session settings applied.
+    pub async fn connect(&self, synchronous_commit: Option<&str>) -> Result<Conn> {
+        let client = self.within_timeout(open(&self.config)).await?;
         if let Some(level) = synchronous_commit {
             client
                 .batch_execute(&format!("SET synchronous_commit = {level}"))
@@ -64,21 +63,7 @@ impl Endpoint {
     /// Connect a load client (the protocol spoken on the client's own task; see `wire`),
     /// with the run's session settings applied.
     pub async fn connect_wire(&self, synchronous_commit: Option<&str>) -> Result<WireConn> {
-        let timeout = self
-            .config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(Duration::from_secs(5));
-        let mut conn = tokio::time::timeout(timeout, WireConn::connect(&self.config))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "cannot connect to {} ({}): timed out after {timeout:?}",
-                    self.name,
-                    self.describe()
-                )
-            })?
-            .map_err(|e| anyhow!("cannot connect to {} ({}): {e}", self.name, self.describe()))?;
+        let mut conn = self.within_timeout(WireConn::connect(&self.config)).await?;
         if let Some(level) = synchronous_commit {
             conn.simple(&format!("SET synchronous_commit = {level}"))
                 .await
