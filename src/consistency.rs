@@ -117,6 +117,21 @@ pub async fn verify(nodes: &[Endpoint], wait: Duration) -> Result<VerifyReport> 
     })
 }
 
+/// Wait (up to `wait`) until every node after the first (the primary) has replayed the
+/// primary's current position; the names of the ones that did not. Nodes that do not answer are
+/// not waited for.
+pub async fn wait_for_replay(nodes: &[Endpoint], wait: Duration) -> Result<Vec<String>> {
+    let Some((first, rest)) = nodes.split_first() else {
+        return Ok(Vec::new());
+    };
+    let primary = first.connect(None).await?;
+    let mut others = Vec::new();
+    for e in rest {
+        others.push((e.name.clone(), e.connect(None).await.ok()));
+    }
+    wait_replayed(&primary, &others, wait).await
+}
+
 /// Wait until every standby has replayed the primary's current position; the ones that did
 /// not in time. Nodes out of recovery (a second primary) are not waited for.
 async fn wait_replayed(

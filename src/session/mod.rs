@@ -106,6 +106,10 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
             keys::create_table(&primary).await?;
         }
         drop(primary);
+        // Reads routed to standbys start once they have replayed what [setup] made.
+        if plan.reads_standbys() {
+            wait_for_setup_replay(&targets.endpoints).await;
+        }
         if let Some(rv) = rendezvous.as_ref().filter(|_| first) {
             rv.register().await?;
         }
@@ -226,4 +230,21 @@ async fn single(
         dir: o.dir,
         interrupted: o.interrupted,
     })
+}
+
+/// How long a run waits for the standbys to replay [setup] before its reads start.
+const SETUP_REPLAY_WAIT: Duration = Duration::from_secs(10);
+
+/// Wait (up to SETUP_REPLAY_WAIT) for every standby to replay the primary's position after
+/// [setup]; say which did not (their reads may fail until they do, and are counted).
+async fn wait_for_setup_replay(endpoints: &[crate::pg::Endpoint]) {
+    match crate::consistency::wait_for_replay(endpoints, SETUP_REPLAY_WAIT).await {
+        Ok(behind) if !behind.is_empty() => eprintln!(
+            "warning: {} had not replayed [setup] after {}s; reads routed there may fail until it has",
+            behind.join(", "),
+            SETUP_REPLAY_WAIT.as_secs()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not wait for the standbys to replay [setup]: {e:#}"),
+    }
 }

@@ -7,7 +7,7 @@ use crate::cluster::Lab;
 use crate::exec::RateControl;
 use crate::link::protocol::Request;
 use crate::messages::{EventRecord, Record, StepMark};
-use crate::pg::parse_lsn;
+use crate::pg::Endpoint;
 use crate::record::capacity::{judge, next_auto_rate, verdict, SweepStep};
 use crate::record::StepStats;
 use crate::topology::Topology;
@@ -106,38 +106,13 @@ impl SweepRun {
 
     /// Wait (up to `settle`) until every standby has replayed the primary's position.
     async fn wait_caught_up(&self) {
-        let deadline = Instant::now() + self.sweep.settle;
         let view = self.topology.view();
         let Some(p) = view.primary() else { return };
-        let Ok(primary) = view.nodes[p].endpoint.connect(None).await else {
-            return;
-        };
-        let target = match primary
-            .client
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
-            .await
-        {
-            Ok(r) => parse_lsn(&r.get::<_, String>(0)).unwrap_or(0),
-            Err(_) => return,
-        };
-        for s in view.standbys() {
-            let Ok(conn) = view.nodes[s].endpoint.connect(None).await else {
-                continue;
-            };
-            while Instant::now() < deadline {
-                let replay = conn
-                    .client
-                    .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
-                    .await
-                    .ok()
-                    .and_then(|r| r.get::<_, Option<String>>(0))
-                    .and_then(|t| parse_lsn(&t));
-                if replay.is_none_or(|r| r >= target) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        let nodes: Vec<Endpoint> = std::iter::once(p)
+            .chain(view.standbys())
+            .map(|n| view.nodes[n].endpoint.clone())
+            .collect();
+        let _ = crate::consistency::wait_for_replay(&nodes, self.sweep.settle).await;
     }
 
     /// At the max sustainable rate, pause every standby's link for `probe`, then let them catch

@@ -328,6 +328,11 @@ pub struct Sweep {
 }
 
 impl Workload {
+    /// Some transaction reads on standbys (`target` standby or any).
+    pub fn reads_standbys(&self) -> bool {
+        self.transactions.iter().any(|t| !t.is_write())
+    }
+
     pub fn needs_standbys(&self) -> bool {
         self.transactions
             .iter()
