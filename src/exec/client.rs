@@ -89,6 +89,10 @@ struct Client {
     /// Where this client's measurements go (its worker thread's batch).
     records: Arc<Batch>,
     stop: watch::Receiver<bool>,
+    /// The stop has been seen (read without the watch's lock: see `stopped`).
+    stop_seen: bool,
+    /// The parameter values of the transaction running (reused: no allocation per transaction).
+    values: Vec<Value>,
     /// The roles this client's connections were opened for.
     view: View,
     roles: watch::Receiver<View>,
@@ -120,6 +124,8 @@ pub async fn run_client(
         next_key: 0,
         records,
         stop,
+        stop_seen: false,
+        values: Vec::new(),
         view,
         roles,
     };
@@ -134,8 +140,18 @@ pub async fn run_client(
 }
 
 impl Client {
-    fn stopped(&self) -> bool {
-        *self.stop.borrow()
+    /// Whether the run has stopped. Checked between transactions, so it reads the watch's
+    /// version (one atomic load of a line no one writes until the stop) and takes the watch's
+    /// lock only when it changed: every client of every thread shares that lock.
+    fn stopped(&mut self) -> bool {
+        if !self.stop_seen {
+            self.stop_seen = match self.stop.has_changed() {
+                Ok(false) => false,
+                Ok(true) => *self.stop.borrow_and_update(),
+                Err(_) => true,
+            };
+        }
+        self.stop_seen
     }
 
     /// Sleep until slot `t`; false if the run stops or the pace changes first.
@@ -144,7 +160,10 @@ impl Client {
         changed.mark_unchanged();
         tokio::select! {
             _ = tokio::time::sleep_until(t) => !self.stopped(),
-            _ = self.stop.changed() => false,
+            r = self.stop.changed() => {
+                self.stop_seen = r.is_err() || *self.stop.borrow();
+                false
+            }
             _ = changed.changed() => false,
         }
     }
@@ -231,7 +250,7 @@ impl Client {
                 Body::Copy(c) if !group.stop_counts_rows => c.rows_per_tx,
                 _ => granted,
             };
-            let Some(done) = self.execute(tx_idx, copy_rows, group).await else {
+            let Some(done) = self.execute(&shared, tx_idx, copy_rows, group).await else {
                 break;
             };
             let from = intended.unwrap_or(done.started);
@@ -259,14 +278,33 @@ impl Client {
     /// Route and run one transaction, retrying serialization failures and deadlocks up to the
     /// group's max_tries with the same parameter values (as pgbench does). None if the run
     /// stopped before it could start.
-    async fn execute(&mut self, tx_idx: usize, copy_rows: u64, group: &Group) -> Option<Done> {
-        let shared = self.shared.clone();
+    async fn execute(
+        &mut self,
+        shared: &Shared,
+        tx_idx: usize,
+        copy_rows: u64,
+        group: &Group,
+    ) -> Option<Done> {
         let tx = &shared.plan.transactions[tx_idx];
-        let values: Vec<Value> = tx
-            .params
-            .iter()
-            .map(|(_, g)| g.sample(&mut self.rng))
-            .collect();
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
+        values.extend(tx.params.iter().map(|(_, g)| g.sample(&mut self.rng)));
+        let done = self
+            .execute_with(shared, tx_idx, tx, &values, copy_rows, group)
+            .await;
+        self.values = values;
+        done
+    }
+
+    async fn execute_with(
+        &mut self,
+        shared: &Shared,
+        tx_idx: usize,
+        tx: &Transaction,
+        values: &[Value],
+        copy_rows: u64,
+        group: &Group,
+    ) -> Option<Done> {
         let key = (shared.keys && tx.is_write()).then(|| {
             self.next_key += 1;
             self.next_key
@@ -275,7 +313,15 @@ impl Client {
         let mut retries = 0;
         loop {
             let (node, started, result) = self
-                .try_once(tx_idx, tx, &values, copy_rows, group.read_your_writes, key)
+                .try_once(
+                    shared,
+                    tx_idx,
+                    tx,
+                    values,
+                    copy_rows,
+                    group.read_your_writes,
+                    key,
+                )
                 .await?;
             let started = *first_start.get_or_insert(started);
             let retry = result.outcome == Outcome::Failed
@@ -307,8 +353,10 @@ impl Client {
 
     /// One try: the node, when it started (connected, before any read_your_writes wait), and
     /// how it ended.
+    #[allow(clippy::too_many_arguments)]
     async fn try_once(
         &mut self,
+        shared: &Shared,
         tx_idx: usize,
         tx: &Transaction,
         values: &[Value],
@@ -319,7 +367,6 @@ impl Client {
         let key = key.map(|k| (self.id as i32, k));
         loop {
             self.follow_topology();
-            let shared = self.shared.clone();
             let chosen = shared
                 .router
                 .choose(tx.target, &self.view, |n| shared.topology.usable(n));

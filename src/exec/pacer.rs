@@ -24,8 +24,8 @@ impl Quota {
 
     /// Take up to `want` units; None once the budget is spent.
     pub fn claim(&self, want: u64) -> Option<u64> {
+        // Without a limit nothing is counted: the counter is shared by every thread.
         let Some(limit) = self.limit else {
-            self.used.fetch_add(want, Ordering::Relaxed);
             return Some(want);
         };
         let before = self.used.fetch_add(want, Ordering::Relaxed);

@@ -14,7 +14,7 @@ mod stream;
 
 pub use error::{DbError, WireError};
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::message::backend::{ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
@@ -44,6 +44,26 @@ pub struct Prepared {
 pub struct Column {
     pub name: String,
     pub ty: Type,
+}
+
+/// A whole backend message at the front of the read buffer: its type and body length.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    tag: u8,
+    len: usize,
+}
+
+impl Frame {
+    /// Type byte, length word and body.
+    fn total(self) -> usize {
+        5 + self.len
+    }
+}
+
+/// What `frame` read: a message to look at (not consumed yet), or an error (consumed).
+enum In {
+    Msg(Frame),
+    Error(DbError),
 }
 
 /// An open session, owned by one client.
@@ -98,26 +118,24 @@ impl WireConn {
         WireError::lost(e)
     }
 
-    /// The next message that matters (notices, parameter changes and notifications are
-    /// skipped); a FATAL error is returned as the error that ends the session.
-    async fn read(&mut self) -> Result<Message, WireError> {
+    /// The next whole message at the front of the read buffer, read from the socket as needed
+    /// (not consumed: its body is `self.body(f)` until `self.consume(f)`).
+    async fn raw_frame(&mut self) -> Result<Frame, WireError> {
         loop {
-            match Message::parse(&mut self.rbuf) {
-                Ok(Some(Message::NoticeResponse(_)))
-                | Ok(Some(Message::ParameterStatus(_)))
-                | Ok(Some(Message::NotificationResponse(_))) => continue,
-                Ok(Some(Message::ErrorResponse(body))) => {
-                    let e = db_error(&body);
-                    if e.ends_session() {
-                        // No ReadyForQuery follows: the server closes the connection.
-                        self.closed = true;
-                        return Err(WireError::Db(e));
-                    }
-                    return Ok(Message::ErrorResponse(body));
+            if self.rbuf.len() >= 5 {
+                let len =
+                    i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+                if len < 4 {
+                    return Err(self.lose(format!("invalid message length {len}")));
                 }
-                Ok(Some(m)) => return Ok(m),
-                Ok(None) => {}
-                Err(e) => return Err(self.lose(e)),
+                let frame = Frame {
+                    tag: self.rbuf[0],
+                    len: len as usize - 4,
+                };
+                if self.rbuf.len() >= frame.total() {
+                    return Ok(frame);
+                }
+                self.rbuf.reserve(frame.total() - self.rbuf.len());
             }
             if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                 self.rbuf.reserve(8192);
@@ -130,15 +148,76 @@ impl WireConn {
         }
     }
 
+    fn body(&self, f: Frame) -> &[u8] {
+        &self.rbuf[5..f.total()]
+    }
+
+    fn consume(&mut self, f: Frame) {
+        self.rbuf.advance(f.total());
+    }
+
+    /// The next message that matters, parsed in place (the hot path: no copy, no allocation).
+    /// Notices, parameter changes and notifications are skipped; an error comes consumed and
+    /// parsed, and a FATAL one, which ends the session, as the Err.
+    async fn frame(&mut self) -> Result<In, WireError> {
+        loop {
+            let f = self.raw_frame().await?;
+            match f.tag {
+                b'N' | b'S' | b'A' => self.consume(f),
+                b'E' => {
+                    let e = db_error_fields(self.body(f));
+                    self.consume(f);
+                    if e.ends_session() {
+                        // No ReadyForQuery follows: the server closes the connection.
+                        self.closed = true;
+                        return Err(WireError::Db(e));
+                    }
+                    return Ok(In::Error(e));
+                }
+                _ => return Ok(In::Msg(f)),
+            }
+        }
+    }
+
+    /// The next message that matters as postgres-protocol parses it (the paths off the
+    /// transaction's: sign-in, Parse/Describe, COPY's start). Skipped and FATAL as `frame`.
+    async fn read(&mut self) -> Result<Message, WireError> {
+        loop {
+            let f = self.raw_frame().await?;
+            let mut one = BytesMut::from(&self.rbuf[..f.total()]);
+            self.consume(f);
+            match Message::parse(&mut one) {
+                Ok(Some(Message::NoticeResponse(_)))
+                | Ok(Some(Message::ParameterStatus(_)))
+                | Ok(Some(Message::NotificationResponse(_))) => continue,
+                Ok(Some(Message::ErrorResponse(body))) => {
+                    let e = db_error(&body);
+                    if e.ends_session() {
+                        self.closed = true;
+                        return Err(WireError::Db(e));
+                    }
+                    return Ok(Message::ErrorResponse(body));
+                }
+                Ok(Some(m)) => return Ok(m),
+                Ok(None) => return Err(self.lose("a message cut short")),
+                Err(e) => return Err(self.lose(e)),
+            }
+        }
+    }
+
     /// Read to the ReadyForQuery that ends a request, keeping the first error.
     async fn until_ready(&mut self, mut first: Option<WireError>) -> Result<(), WireError> {
         loop {
-            match self.read().await? {
-                Message::ReadyForQuery(_) => return first.map_or(Ok(()), Err),
-                Message::ErrorResponse(body) => {
-                    first.get_or_insert(WireError::Db(db_error(&body)));
+            match self.frame().await? {
+                In::Error(e) => {
+                    first.get_or_insert(WireError::Db(e));
                 }
-                _ => {}
+                In::Msg(f) => {
+                    self.consume(f);
+                    if f.tag == b'Z' {
+                        return first.map_or(Ok(()), Err);
+                    }
+                }
             }
         }
     }
@@ -285,35 +364,42 @@ impl WireConn {
         let mut affected = 0u64;
         let mut error = None;
         loop {
-            match self.read().await? {
-                Message::BindComplete | Message::EmptyQueryResponse => {}
-                Message::DataRow(body) => {
+            let f = match self.frame().await? {
+                In::Msg(f) => f,
+                In::Error(e) => {
+                    error.get_or_insert(WireError::Db(e));
+                    continue;
+                }
+            };
+            match f.tag {
+                // BindComplete, EmptyQueryResponse
+                b'2' | b'I' => {}
+                // DataRow
+                b'D' => {
                     if rows == 0 {
-                        if let Some(f) = first_row.as_mut() {
-                            let buf = body.buffer();
-                            let mut ranges = body.ranges();
-                            let mut c = 0;
-                            while let Some(r) = ranges.next().map_err(|e| self.lose(e))? {
-                                if let Some(col) = st.columns.get(c) {
-                                    f(col, r.map(|r| &buf[r]));
-                                }
-                                c += 1;
+                        if let Some(cb) = first_row.as_mut() {
+                            if let Err(why) = each_column(self.body(f), &st.columns, cb) {
+                                return Err(self.lose(why));
                             }
                         }
                     }
                     rows += 1;
                 }
-                // The tag's count matters only for a statement that returns no rows.
-                Message::CommandComplete(body) if st.columns.is_empty() => {
-                    affected = body.tag().ok().and_then(tag_count).unwrap_or(0);
+                // CommandComplete: the tag's count matters only for a statement that returns
+                // no rows.
+                b'C' => {
+                    if st.columns.is_empty() {
+                        affected = tag_count(cstr(self.body(f))).unwrap_or(0);
+                    }
                 }
-                Message::CommandComplete(_) => {}
-                Message::ErrorResponse(body) => {
-                    error.get_or_insert(WireError::Db(db_error(&body)));
+                // ReadyForQuery
+                b'Z' => {
+                    self.consume(f);
+                    break;
                 }
-                Message::ReadyForQuery(_) => break,
                 _ => return Err(self.lose("unexpected message in a statement's reply")),
             }
+            self.consume(f);
         }
         match error {
             Some(e) => Err(e),
@@ -342,26 +428,39 @@ impl WireConn {
         let mut first = None;
         let mut error = None;
         loop {
-            match self.read().await? {
-                Message::DataRow(body) if first.is_none() => {
-                    let buf = body.buffer();
-                    if let Some(Some(r)) = body.ranges().next().map_err(|e| self.lose(e))? {
-                        first = Some(String::from_utf8_lossy(&buf[r]).into_owned());
+            let f = match self.frame().await? {
+                In::Msg(f) => f,
+                In::Error(e) => {
+                    error.get_or_insert(WireError::Db(e));
+                    continue;
+                }
+            };
+            match f.tag {
+                b'D' if first.is_none() => {
+                    let mut text = None;
+                    let mut keep = |_: usize, raw: Option<&[u8]>| {
+                        if text.is_none() {
+                            text = raw.map(|r| String::from_utf8_lossy(r).into_owned());
+                        }
+                    };
+                    if let Err(why) = columns(self.body(f), &mut keep) {
+                        return Err(self.lose(why));
                     }
+                    first = Some(text);
                 }
-                Message::ErrorResponse(body) => {
-                    error.get_or_insert(WireError::Db(db_error(&body)));
+                b'Z' => {
+                    self.consume(f);
+                    break;
                 }
-                Message::ReadyForQuery(_) => break,
-                Message::CopyInResponse(_) | Message::CopyOutResponse(_) => {
-                    return Err(self.lose("COPY is not run as a simple query here"));
-                }
+                // CopyInResponse, CopyOutResponse
+                b'G' | b'H' => return Err(self.lose("COPY is not run as a simple query here")),
                 _ => {}
             }
+            self.consume(f);
         }
         match error {
             Some(e) => Err(e),
-            None => Ok(first),
+            None => Ok(first.flatten()),
         }
     }
 
@@ -462,16 +561,22 @@ impl WireConn {
         let mut copied = 0;
         let mut error = None;
         loop {
-            match self.read().await? {
-                Message::CommandComplete(body) => {
-                    copied = body.tag().ok().and_then(tag_count).unwrap_or(0);
+            let f = match self.frame().await? {
+                In::Msg(f) => f,
+                In::Error(e) => {
+                    error.get_or_insert(WireError::Db(e));
+                    continue;
                 }
-                Message::ErrorResponse(body) => {
-                    error.get_or_insert(WireError::Db(db_error(&body)));
+            };
+            match f.tag {
+                b'C' => copied = tag_count(cstr(self.body(f))).unwrap_or(0),
+                b'Z' => {
+                    self.consume(f);
+                    break;
                 }
-                Message::ReadyForQuery(_) => break,
                 _ => {}
             }
+            self.consume(f);
         }
         match error {
             Some(e) => Err(e),
@@ -520,6 +625,65 @@ fn db_error(body: &ErrorResponseBody) -> DbError {
     e
 }
 
+/// The fields of an ErrorResponse's body (type byte, NUL-terminated value; a 0 ends them).
+fn db_error_fields(mut body: &[u8]) -> DbError {
+    let mut e = DbError::default();
+    while let Some((&kind, rest)) = body.split_first() {
+        if kind == 0 {
+            break;
+        }
+        let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        let v = String::from_utf8_lossy(&rest[..end]).into_owned();
+        body = rest.get(end + 1..).unwrap_or_default();
+        match kind {
+            b'V' => e.severity = v,
+            b'S' if e.severity.is_empty() => e.severity = v,
+            b'C' => e.code = v,
+            b'M' => e.message = v,
+            b'D' => e.detail = Some(v),
+            b'H' => e.hint = Some(v),
+            _ => {}
+        }
+    }
+    e
+}
+
+/// A message's leading NUL-terminated text (a command tag), "" if it is not UTF-8.
+fn cstr(body: &[u8]) -> &str {
+    let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+    std::str::from_utf8(&body[..end]).unwrap_or_default()
+}
+
+/// Walk a DataRow's columns: `f` gets each column's index and raw value (None for NULL).
+fn columns(body: &[u8], f: &mut dyn FnMut(usize, Option<&[u8]>)) -> Result<(), &'static str> {
+    let bad = "a malformed DataRow";
+    let count = body.get(..2).ok_or(bad)?;
+    let count = u16::from_be_bytes([count[0], count[1]]) as usize;
+    let mut at = 2;
+    for i in 0..count {
+        let len = body.get(at..at + 4).ok_or(bad)?;
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        at += 4;
+        if len < 0 {
+            f(i, None);
+        } else {
+            let value = body.get(at..at + len as usize).ok_or(bad)?;
+            at += len as usize;
+            f(i, Some(value));
+        }
+    }
+    Ok(())
+}
+
+/// A DataRow's columns as `first_row` wants them: each with its description.
+fn each_column(body: &[u8], cols: &[Column], cb: &mut RowFn<'_>) -> Result<(), &'static str> {
+    columns(body, &mut |i, raw| {
+        if let Some(col) = cols.get(i) {
+            cb(col, raw);
+        }
+    })
+}
+
 /// The count at the end of a command tag ("INSERT 0 1", "UPDATE 3", "COPY 1000", "SELECT 1").
 fn tag_count(tag: &str) -> Option<u64> {
     tag.rsplit(' ').next()?.parse().ok()
@@ -548,6 +712,31 @@ mod tests {
         assert_eq!(tag_count("UPDATE 3"), Some(3));
         assert_eq!(tag_count("COPY 1000000"), Some(1_000_000));
         assert_eq!(tag_count("BEGIN"), None);
+    }
+
+    #[test]
+    fn error_fields_parse_in_place() {
+        let body = b"SERROR\0VERROR\0C23505\0Mduplicate key\0Dkey (id)=(1)\0\0";
+        let e = db_error_fields(body);
+        assert_eq!(
+            (e.severity.as_str(), e.code.as_str(), e.message.as_str()),
+            ("ERROR", "23505", "duplicate key")
+        );
+        assert_eq!(e.detail.as_deref(), Some("key (id)=(1)"));
+        // Cut short: what is there, no panic.
+        assert_eq!(db_error_fields(b"C4000").code, "4000");
+    }
+
+    #[test]
+    fn data_rows_walk_their_columns() {
+        // Two columns: "42" and NULL.
+        let body = [0, 2, 0, 0, 0, 2, b'4', b'2', 255, 255, 255, 255];
+        let mut seen = Vec::new();
+        columns(&body, &mut |i, raw| seen.push((i, raw.map(<[u8]>::to_vec)))).expect("well formed");
+        assert_eq!(seen, vec![(0, Some(b"42".to_vec())), (1, None)]);
+        // A length past the end is refused, not read.
+        assert!(columns(&[0, 1, 0, 0, 0, 9, b'x'], &mut |_, _| {}).is_err());
+        assert_eq!(cstr(b"INSERT 0 1\0"), "INSERT 0 1");
     }
 
     #[test]
