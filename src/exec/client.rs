@@ -5,7 +5,7 @@
 use super::batch::Batch;
 use super::pacer::{Pace, Quota, Slot};
 use super::router::Router;
-use super::txn::{run_copy, run_pipelined, run_sql, TxResult, Vars};
+use super::txn::{prepare_control, run_copy, run_pipelined, run_sql, TxResult, Vars};
 use crate::messages::{Counter, EventRecord, Outcome, Record, TxSample};
 use crate::pg::format_lsn;
 use crate::pg::wire::{WireConn as Conn, WireError};
@@ -483,14 +483,24 @@ impl Client {
     async fn prepare_for(&self, conn: &mut Conn, node: usize) -> Result<(), WireError> {
         let plan = &self.shared.plan;
         let is_primary = Some(node) == self.view.primary();
+        let mut brackets = false;
         for (idx, _) in &plan.groups[self.group].mix {
             let tx = &plan.transactions[*idx];
             let reachable = is_primary || tx.target != Target::Primary;
-            if let (true, Body::Sql(statements)) = (reachable, &tx.body) {
+            if !reachable {
+                continue;
+            }
+            // A drill's key goes into a write's transaction between BEGIN and COMMIT.
+            brackets |= self.shared.keys && tx.is_write();
+            if let Body::Sql(statements) = &tx.body {
+                brackets |= statements.len() > 1 || tx.pipeline;
                 for (i, st) in statements.iter().enumerate() {
                     conn.statement(*idx as u16, i as u16, &st.text).await?;
                 }
             }
+        }
+        if brackets {
+            prepare_control(conn).await?;
         }
         Ok(())
     }

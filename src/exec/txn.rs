@@ -77,6 +77,24 @@ impl Vars<'_> {
 pub const KEY_SQL: &str = "INSERT INTO pgbench_repl_keys (client_id, seq) VALUES ($1, $2)";
 /// The statement slot of KEY_SQL in a connection's cache.
 const KEY_SLOT: (u16, u16) = (u16::MAX, 0);
+/// BEGIN and COMMIT are prepared too (as `pgbench -M prepared` does): the server parses them
+/// once per connection, not once per transaction.
+const BEGIN_SLOT: (u16, u16) = (u16::MAX, 1);
+const COMMIT_SLOT: (u16, u16) = (u16::MAX, 2);
+
+/// Prepare BEGIN and COMMIT on a new connection (for clients whose transactions use them).
+pub async fn prepare_control(conn: &mut Conn) -> Result<(), WireError> {
+    conn.statement(BEGIN_SLOT.0, BEGIN_SLOT.1, "BEGIN").await?;
+    conn.statement(COMMIT_SLOT.0, COMMIT_SLOT.1, "COMMIT")
+        .await?;
+    Ok(())
+}
+
+/// Run a prepared BEGIN or COMMIT.
+async fn control(conn: &mut Conn, slot: (u16, u16), sql: &str) -> Result<(), WireError> {
+    let st = conn.statement(slot.0, slot.1, sql).await?;
+    conn.execute(&st, &[], None).await.map(|_| ())
+}
 
 /// Insert the key (client, seq) in the open transaction.
 async fn insert_key(conn: &mut Conn, key: (i32, i64)) -> Result<u64, WireError> {
@@ -96,7 +114,7 @@ pub async fn run_sql(
 ) -> TxResult {
     let multi = statements.len() > 1 || key.is_some();
     if multi {
-        if let Err(e) = conn.simple("BEGIN").await {
+        if let Err(e) = control(conn, BEGIN_SLOT, "BEGIN").await {
             return TxResult::error(&e, Phase::Before);
         }
     }
@@ -154,17 +172,23 @@ pub async fn run_sql(
             return abort(conn, multi, TxResult::error(&e, Phase::Before)).await;
         }
     }
-    let commit = if want_lsn {
-        "COMMIT; SELECT pg_current_wal_insert_lsn()::text"
-    } else {
-        "COMMIT"
-    };
-    match conn.simple(commit).await {
-        Ok(lsn) => {
-            let mut r = TxResult::ok(rows);
-            r.commit_lsn = lsn.as_deref().and_then(parse_lsn);
-            r
-        }
+    if want_lsn {
+        // COMMIT and the LSN right after it in one round trip (the simple protocol's two
+        // statements in one message).
+        return match conn
+            .simple("COMMIT; SELECT pg_current_wal_insert_lsn()::text")
+            .await
+        {
+            Ok(lsn) => {
+                let mut r = TxResult::ok(rows);
+                r.commit_lsn = lsn.as_deref().and_then(parse_lsn);
+                r
+            }
+            Err(e) => TxResult::error(&e, Phase::Commit),
+        };
+    }
+    match control(conn, COMMIT_SLOT, "COMMIT").await {
+        Ok(()) => TxResult::ok(rows),
         Err(e) => TxResult::error(&e, Phase::Commit),
     }
 }
@@ -197,7 +221,7 @@ pub async fn run_copy(
     let Some(k) = key else {
         return copy_rows(conn, tx_idx, spec, rows, rng, Phase::Commit).await;
     };
-    if let Err(e) = conn.simple("BEGIN").await {
+    if let Err(e) = control(conn, BEGIN_SLOT, "BEGIN").await {
         return TxResult::error(&e, Phase::Before);
     }
     let copied = copy_rows(conn, tx_idx, spec, rows, rng, Phase::Before).await;
@@ -207,8 +231,8 @@ pub async fn run_copy(
     if let Err(e) = insert_key(conn, k).await {
         return abort(conn, true, TxResult::error(&e, Phase::Before)).await;
     }
-    match conn.simple("COMMIT").await {
-        Ok(_) => copied,
+    match control(conn, COMMIT_SLOT, "COMMIT").await {
+        Ok(()) => copied,
         Err(e) => TxResult::error(&e, Phase::Commit),
     }
 }
@@ -273,10 +297,10 @@ pub async fn run_pipelined(
     for (i, text) in texts.enumerate() {
         // BEGIN, the key and COMMIT sit in slots of their own, beside the transaction's.
         let slot = match i {
-            0 => (u16::MAX, 1),
+            0 => BEGIN_SLOT,
             i if i <= statements.len() => (tx_idx, (i - 1) as u16),
             i if key.is_some() && i == statements.len() + 1 => KEY_SLOT,
-            _ => (u16::MAX, 2),
+            _ => COMMIT_SLOT,
         };
         match conn.statement(slot.0, slot.1, text).await {
             Ok(p) => prepared.push(p),
