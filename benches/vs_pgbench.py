@@ -251,19 +251,32 @@ def main():
             run_repl(workload, 1, a.clients, tmp, "setup")  # creates pgbench's tables if missing
             A, B = [], []
             for i in range(a.rounds):
-                A.append(run_pgbench(pgbench, pg_args, env, a.seconds, a.clients, script_file, pipeline_file))
-                B.append(run_repl(workload, a.seconds, a.clients, tmp, i, sets))
-                print(f"{name} round {i + 1}: pgbench {A[-1][0]:.0f} tps, pgbench-repl {B[-1][0]:.0f} tps", file=sys.stderr)
+                # ABBA: the tool that goes first alternates, so neither always follows the
+                # other (a run can leave the server warmer or busier for the next).
+                first_pgbench = i % 2 == 0
+                for tool in (("pgbench", "repl") if first_pgbench else ("repl", "pgbench")):
+                    if tool == "pgbench":
+                        A.append(run_pgbench(pgbench, pg_args, env, a.seconds, a.clients, script_file, pipeline_file))
+                    else:
+                        B.append(run_repl(workload, a.seconds, a.clients, tmp, i, sets))
+                print(f"{name} round {i + 1}: pgbench {A[-1][0]:.0f} tps {A[-1][1] * 1e6:.1f} us/tx, "
+                      f"pgbench-repl {B[-1][0]:.0f} tps {B[-1][1] * 1e6:.1f} us/tx", file=sys.stderr)
             tps_a = statistics.median(x[0] for x in A)
             tps_b = statistics.median(x[0] for x in B)
             cpu_a = statistics.median(x[1] for x in A) * 1e6
             cpu_b = statistics.median(x[1] for x in B) * 1e6
-            rows.append((name, tps_a, tps_b, tps_b / tps_a, cpu_a, cpu_b, cpu_b / cpu_a))
-        print(f"\n{a.clients} clients, {a.seconds} s per run, {a.rounds} rounds alternated, medians\n")
-        print("| script | pgbench tps | pgbench-repl tps | ratio | pgbench CPU us/tx | pgbench-repl CPU us/tx | CPU ratio |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+            # The median of each round's own ratio: the two runs of a round are next to each
+            # other in time, so drift of the machine over minutes cancels in it.
+            paired_tps = statistics.median(b[0] / x[0] for x, b in zip(A, B))
+            paired_cpu = statistics.median(b[1] / x[1] for x, b in zip(A, B))
+            rows.append((name, tps_a, tps_b, tps_b / tps_a, cpu_a, cpu_b, cpu_b / cpu_a, paired_tps, paired_cpu))
+        print(f"\n{a.clients} clients, {a.seconds} s per run, {a.rounds} rounds alternated (ABBA), medians\n")
+        print("| script | pgbench tps | pgbench-repl tps | ratio | pgbench CPU us/tx | pgbench-repl CPU us/tx | CPU ratio "
+              "| median of per-round tps ratios | median of per-round CPU ratios |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
-            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f} |")
+            print(f"| {r[0]} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.2f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f} "
+                  f"| {r[7]:.2f} | {r[8]:.2f} |")
         if a.bulk:
             bulk(a, env, tmp)
         if a.scale:

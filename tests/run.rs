@@ -153,6 +153,55 @@ async fn heavy_write_copies_1m_unique_rows_to_every_node() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_pipelined_transaction_that_fails_leaves_nothing_and_its_session_goes_on() {
+    let lab = TestLab::up(&["--standbys", "0"]);
+    // Three inserts sent with one Sync; the middle one fails once its key was used, after the
+    // first has run: the whole transaction must be rolled back, and the session reused.
+    let w = workload_file(
+        lab.tmp.path(),
+        "pipefail",
+        r#"
+name = "pipefail"
+[run]
+duration = "2s"
+sample_every = "off"
+[setup]
+sql = "CREATE TABLE a (k int); CREATE TABLE u (k int PRIMARY KEY); CREATE TABLE b (k int)"
+[[load]]
+name = "w"
+clients = 2
+mix = { p = 1 }
+[[transaction]]
+name = "p"
+pipeline = true
+params = { k = "uniform(1, 40)" }
+sql = ["INSERT INTO a (k) VALUES ($k)", "INSERT INTO u (k) VALUES ($k)", "INSERT INTO b (k) VALUES ($k)"]
+"#,
+    );
+    let (s, _) = lab.run_ok(w.to_str().unwrap(), "pipefail", &[]);
+    let primary = lab.connect("primary").await;
+    let t = &s["transactions"]["p"];
+    let ok = t["ok"].as_i64().unwrap() + s["warmup"]["ok"].as_i64().unwrap();
+    let in_u = count(&primary, "SELECT count(*) FROM u").await;
+    assert_eq!(ok, in_u, "{s}");
+    assert_eq!(count(&primary, "SELECT count(*) FROM a").await, in_u);
+    assert_eq!(count(&primary, "SELECT count(*) FROM b").await, in_u);
+    assert!(in_u > 0 && in_u <= 40);
+    let failed = t["failed"].as_u64().unwrap();
+    assert!(
+        failed > 100,
+        "the connections kept running after failures: {s}"
+    );
+    assert_eq!(
+        t["failed_by_sqlstate"]["23505"].as_u64(),
+        Some(failed),
+        "{s}"
+    );
+    assert_eq!(t["unknown"], 0);
+    assert_eq!(s["connections"]["reconnects"].as_u64(), Some(0), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tpcb_money_invariant_holds_on_every_node() {
     let lab = TestLab::up(&[]);
     // Once as pgbench runs it, once pipelined (every statement sent before any reply).

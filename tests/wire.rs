@@ -141,6 +141,40 @@ async fn signs_in_binds_pipelines_copies_and_notices_a_terminated_session() {
     assert_eq!(conn.reply(&ins, None).await.unwrap(), 1);
     assert_eq!(count(&admin, "SELECT count(*) FROM w").await, 3);
 
+    // A transaction pipelined with one Sync: BEGIN, insert, a failing statement, insert,
+    // COMMIT. The failure is the third answer; the server skips the rest up to the Sync and
+    // reports the transaction failed ('E'), so nothing of it lands once it is rolled back.
+    let begin = conn.statement(9, 0, "BEGIN").await.unwrap();
+    let commit = conn.statement(9, 1, "COMMIT").await.unwrap();
+    conn.queue(&begin, &[]).unwrap();
+    conn.queue(&ins, &[&4i32, &"four"]).unwrap();
+    conn.queue(&div, &[&0i32]).unwrap();
+    conn.queue(&ins, &[&5i32, &"five"]).unwrap();
+    conn.queue(&commit, &[]).unwrap();
+    conn.sync();
+    conn.send().await.unwrap();
+    assert_eq!(conn.result(&begin, None).await.unwrap(), 0);
+    assert_eq!(conn.result(&ins, None).await.unwrap(), 1);
+    assert_eq!(
+        conn.result(&div, None).await.unwrap_err().code(),
+        Some("22012")
+    );
+    assert_eq!(conn.ready().await.unwrap(), b'E');
+    conn.simple("ROLLBACK").await.unwrap();
+    assert_eq!(count(&admin, "SELECT count(*) FROM w").await, 3);
+    // ... and the same without the failure commits both rows with one round trip.
+    conn.queue(&begin, &[]).unwrap();
+    conn.queue(&ins, &[&4i32, &"four"]).unwrap();
+    conn.queue(&ins, &[&5i32, &"five"]).unwrap();
+    conn.queue(&commit, &[]).unwrap();
+    conn.sync();
+    conn.send().await.unwrap();
+    for st in [&begin, &ins, &ins, &commit] {
+        conn.result(st, None).await.unwrap();
+    }
+    assert_eq!(conn.ready().await.unwrap(), b'I');
+    assert_eq!(count(&admin, "SELECT count(*) FROM w").await, 5);
+
     // COPY in binary, in several chunks: what the server counts is what landed.
     let types = conn
         .copy_types(1, "w", &["id".into(), "note".into()])
@@ -172,7 +206,7 @@ async fn signs_in_binds_pipelines_copies_and_notices_a_terminated_session() {
         .unwrap();
     let bad = conn.copy_row(&types, &[Value::Int(big), Value::Null]).await;
     assert!(matches!(bad, Err(WireError::Client(_))), "{bad:?}");
-    assert_eq!(count(&admin, "SELECT count(*) FROM w").await, 20_003);
+    assert_eq!(count(&admin, "SELECT count(*) FROM w").await, 20_005);
     assert!(!conn.is_closed());
 
     // The server ends the session: the next request sees it, and the connection says closed.

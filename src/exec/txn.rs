@@ -278,9 +278,10 @@ async fn copy_rows(
     }
 }
 
-/// A pipelined transaction: BEGIN, every statement, the drill's key and COMMIT sent before
-/// any reply is read (tokio-postgres writes requests as they are polled, so polling them all
-/// at once pipelines them). The first error, in order, decides how it ended.
+/// A pipelined transaction: BEGIN, every statement, the drill's key and COMMIT sent with one
+/// write and one Sync at the end (as pgbench's `\startpipeline` ... `\endpipeline`), then the
+/// answers read in order. The first error decides how it ended; after it the server skips the
+/// rest (COMMIT included) up to the Sync, and the failed transaction is rolled back.
 pub async fn run_pipelined(
     conn: &mut Conn,
     tx_idx: u16,
@@ -307,52 +308,68 @@ pub async fn run_pipelined(
             Err(e) => return TxResult::error(&e, Phase::Before),
         }
     }
-    let params: Vec<Vec<Param<'_>>> = statements
-        .iter()
-        .map(|st| st.params.iter().map(|p| vars.get(p) as Param<'_>).collect())
-        .collect();
-    let key_params: Vec<Param<'_>> = match &key {
-        Some((c, s)) => vec![c, s],
-        None => vec![],
-    };
     let last = prepared.len() - 1;
-    // Everything is buffered and sent with one write; then the replies are read in order.
+    // Everything is buffered and sent with one write; a value that cannot be encoded refuses
+    // the whole buffer, so nothing reaches the server.
     for (i, st) in prepared.iter().enumerate() {
-        let p: &[Param<'_>] = match i {
-            0 => &[],
-            i if i <= statements.len() => &params[i - 1],
-            i if i < last => &key_params,
-            _ => &[],
+        let queued = match i {
+            i if i >= 1 && i <= statements.len() => {
+                let mut refs: [Param<'_>; 8] = [&NULL; 8];
+                let names = &statements[i - 1].params;
+                if names.len() <= refs.len() {
+                    for (slot, p) in refs.iter_mut().zip(names) {
+                        *slot = vars.get(p);
+                    }
+                    conn.queue(st, &refs[..names.len()])
+                } else {
+                    let heap: Vec<Param<'_>> =
+                        names.iter().map(|p| vars.get(p) as Param<'_>).collect();
+                    conn.queue(st, &heap)
+                }
+            }
+            i if i < last => match &key {
+                Some((c, s)) => conn.queue(st, &[c, s]),
+                None => conn.queue(st, &[]),
+            },
+            _ => conn.queue(st, &[]),
         };
-        if let Err(e) = conn.bind(st, p) {
+        if let Err(e) = queued {
             return TxResult::error(&e, Phase::Before);
         }
     }
+    conn.sync();
     if let Err(e) = conn.send().await {
         return TxResult::error(&e, Phase::Before);
     }
     let mut rows = 0;
     let mut first_error = None;
     for (i, st) in prepared.iter().enumerate() {
-        match conn.reply(st, None).await {
+        match conn.result(st, None).await {
             Ok(n) if i >= 1 && i <= statements.len() => rows += n,
             Ok(_) => {}
-            // The first error decides; after one, the server aborted the transaction and its
-            // COMMIT answered ROLLBACK. A lost connection has no more replies to read, and
-            // since COMMIT was sent with the rest, it may have committed.
             Err(e) => {
-                let lost = matches!(e, WireError::Lost(_));
-                if first_error.is_none() {
-                    let phase = if i == last || lost {
-                        Phase::Commit
-                    } else {
-                        Phase::Before
-                    };
-                    first_error = Some(TxResult::error(&e, phase));
-                }
-                if lost {
-                    break;
-                }
+                // A lost connection has no more answers to read, and since COMMIT was sent
+                // with the rest, it may have committed.
+                let lost = conn.is_closed();
+                let phase = if i == last || lost {
+                    Phase::Commit
+                } else {
+                    Phase::Before
+                };
+                first_error = Some(TxResult::error(&e, phase));
+                break;
+            }
+        }
+    }
+    if !conn.is_closed() {
+        match conn.ready().await {
+            // Failed before its COMMIT: the transaction is still open, aborted.
+            Ok(b'E') => {
+                let _ = conn.simple("ROLLBACK").await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert_with(|| TxResult::error(&e, Phase::Commit));
             }
         }
     }

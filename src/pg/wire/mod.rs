@@ -298,6 +298,20 @@ impl WireConn {
     /// Buffer Bind/Execute/Sync of `st` with `params` (nothing is sent yet). A value that
     /// cannot be encoded refuses the whole buffer: nothing of it reaches the server.
     pub fn bind(&mut self, st: &Prepared, params: &[Param<'_>]) -> Result<(), WireError> {
+        self.queue(st, params)?;
+        self.sync();
+        Ok(())
+    }
+
+    /// Buffer a Sync: the end of a pipeline. The server answers everything before it, and
+    /// after an error skips the rest up to it.
+    pub fn sync(&mut self) {
+        frontend::sync(&mut self.wbuf);
+    }
+
+    /// Buffer Bind/Execute of `st` without a Sync (a pipeline: `sync` ends it, `result` reads
+    /// each statement's answer, `ready` the end). Refused values as `bind`.
+    pub fn queue(&mut self, st: &Prepared, params: &[Param<'_>]) -> Result<(), WireError> {
         if params.len() != st.params.len() {
             self.wbuf.clear();
             return Err(WireError::Client(format!(
@@ -336,7 +350,6 @@ impl WireConn {
             )));
         }
         frontend::execute("", 0, &mut self.wbuf).map_err(|e| WireError::Client(e.to_string()))?;
-        frontend::sync(&mut self.wbuf);
         Ok(())
     }
 
@@ -353,27 +366,40 @@ impl WireConn {
         self.flush().await
     }
 
-    /// Read the reply to one bound statement: its row count (rows returned, or affected when it
-    /// returns none). `first_row` sees the first row's columns, raw (binary, None for NULL).
+    /// Read the reply to one bound statement, to its ReadyForQuery: its row count (rows
+    /// returned, or affected when it returns none). `first_row` sees the first row's columns,
+    /// raw (binary, None for NULL).
     pub async fn reply(
+        &mut self,
+        st: &Prepared,
+        first_row: Option<&mut RowFn<'_>>,
+    ) -> Result<u64, WireError> {
+        let result = self.result(st, first_row).await;
+        if self.closed {
+            return result;
+        }
+        let ready = self.ready().await;
+        let n = result?;
+        ready.map(|_| n)
+    }
+
+    /// Read one statement's answer in a pipeline, up to its CommandComplete (not to the
+    /// ReadyForQuery: `ready` reads that). An error is this statement's; the server answers
+    /// nothing more before the Sync.
+    pub async fn result(
         &mut self,
         st: &Prepared,
         mut first_row: Option<&mut RowFn<'_>>,
     ) -> Result<u64, WireError> {
         let mut rows = 0u64;
-        let mut affected = 0u64;
-        let mut error = None;
         loop {
             let f = match self.frame().await? {
                 In::Msg(f) => f,
-                In::Error(e) => {
-                    error.get_or_insert(WireError::Db(e));
-                    continue;
-                }
+                In::Error(e) => return Err(WireError::Db(e)),
             };
             match f.tag {
-                // BindComplete, EmptyQueryResponse
-                b'2' | b'I' => {}
+                // BindComplete
+                b'2' => {}
                 // DataRow
                 b'D' => {
                     if rows == 0 {
@@ -388,23 +414,42 @@ impl WireConn {
                 // CommandComplete: the tag's count matters only for a statement that returns
                 // no rows.
                 b'C' => {
-                    if st.columns.is_empty() {
-                        affected = tag_count(cstr(self.body(f))).unwrap_or(0);
-                    }
-                }
-                // ReadyForQuery
-                b'Z' => {
+                    let affected = tag_count(cstr(self.body(f))).unwrap_or(0);
                     self.consume(f);
-                    break;
+                    return Ok(if st.columns.is_empty() {
+                        affected
+                    } else {
+                        rows
+                    });
+                }
+                // EmptyQueryResponse
+                b'I' => {
+                    self.consume(f);
+                    return Ok(0);
                 }
                 _ => return Err(self.lose("unexpected message in a statement's reply")),
             }
             self.consume(f);
         }
-        match error {
-            Some(e) => Err(e),
-            None if st.columns.is_empty() => Ok(affected),
-            None => Ok(rows),
+    }
+
+    /// Read to the ReadyForQuery that answers a Sync: the transaction status it reports
+    /// (`I` idle, `T` in a transaction, `E` in a failed one).
+    pub async fn ready(&mut self) -> Result<u8, WireError> {
+        let mut error = None;
+        loop {
+            match self.frame().await? {
+                In::Error(e) => {
+                    error.get_or_insert(WireError::Db(e));
+                }
+                In::Msg(f) => {
+                    let status = self.body(f).first().copied().unwrap_or(b'I');
+                    self.consume(f);
+                    if f.tag == b'Z' {
+                        return error.map_or(Ok(status), Err);
+                    }
+                }
+            }
         }
     }
 
