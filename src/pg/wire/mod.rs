@@ -79,6 +79,8 @@ pub struct WireConn {
     named: u32,
     /// Where the CopyData message being filled starts in `wbuf`.
     copy_at: Option<usize>,
+    /// The transaction status of the last ReadyForQuery (`I`, `T` or `E`).
+    status: u8,
 }
 
 /// Send a CopyData message once this much is buffered.
@@ -97,6 +99,7 @@ impl WireConn {
             copy_types: HashMap::new(),
             named: 0,
             copy_at: None,
+            status: b'I',
         };
         startup::startup(&mut conn, config).await?;
         Ok(conn)
@@ -205,21 +208,34 @@ impl WireConn {
         }
     }
 
-    /// Read to the ReadyForQuery that ends a request, keeping the first error.
-    async fn until_ready(&mut self, mut first: Option<WireError>) -> Result<(), WireError> {
+    /// The next message of a request's answer, up to its ReadyForQuery: None once that is
+    /// read (consumed); errors on the way are kept in `error` (the first one). The message
+    /// returned is the caller's to look at and then `consume`.
+    async fn next_in_answer(
+        &mut self,
+        error: &mut Option<WireError>,
+    ) -> Result<Option<Frame>, WireError> {
         loop {
             match self.frame().await? {
                 In::Error(e) => {
-                    first.get_or_insert(WireError::Db(e));
+                    error.get_or_insert(WireError::Db(e));
                 }
-                In::Msg(f) => {
+                In::Msg(f) if f.tag == b'Z' => {
+                    self.status = self.body(f).first().copied().unwrap_or(b'I');
                     self.consume(f);
-                    if f.tag == b'Z' {
-                        return first.map_or(Ok(()), Err);
-                    }
+                    return Ok(None);
                 }
+                In::Msg(f) => return Ok(Some(f)),
             }
         }
+    }
+
+    /// Read to the ReadyForQuery that ends a request, keeping the first error.
+    async fn until_ready(&mut self, mut first: Option<WireError>) -> Result<(), WireError> {
+        while let Some(f) = self.next_in_answer(&mut first).await? {
+            self.consume(f);
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Statement `stmt` of transaction `tx`, prepared on first use.
@@ -437,20 +453,10 @@ impl WireConn {
     /// (`I` idle, `T` in a transaction, `E` in a failed one).
     pub async fn ready(&mut self) -> Result<u8, WireError> {
         let mut error = None;
-        loop {
-            match self.frame().await? {
-                In::Error(e) => {
-                    error.get_or_insert(WireError::Db(e));
-                }
-                In::Msg(f) => {
-                    let status = self.body(f).first().copied().unwrap_or(b'I');
-                    self.consume(f);
-                    if f.tag == b'Z' {
-                        return error.map_or(Ok(status), Err);
-                    }
-                }
-            }
+        while let Some(f) = self.next_in_answer(&mut error).await? {
+            self.consume(f);
         }
+        error.map_or(Ok(self.status), Err)
     }
 
     /// Bind, send and read one statement.
@@ -472,14 +478,7 @@ impl WireConn {
         self.flush().await?;
         let mut first = None;
         let mut error = None;
-        loop {
-            let f = match self.frame().await? {
-                In::Msg(f) => f,
-                In::Error(e) => {
-                    error.get_or_insert(WireError::Db(e));
-                    continue;
-                }
-            };
+        while let Some(f) = self.next_in_answer(&mut error).await? {
             match f.tag {
                 b'D' if first.is_none() => {
                     let mut text = None;
@@ -492,10 +491,6 @@ impl WireConn {
                         return Err(self.lose(why));
                     }
                     first = Some(text);
-                }
-                b'Z' => {
-                    self.consume(f);
-                    break;
                 }
                 // CopyInResponse, CopyOutResponse
                 b'G' | b'H' => return Err(self.lose("COPY is not run as a simple query here")),
@@ -605,21 +600,9 @@ impl WireConn {
         self.flush().await?;
         let mut copied = 0;
         let mut error = None;
-        loop {
-            let f = match self.frame().await? {
-                In::Msg(f) => f,
-                In::Error(e) => {
-                    error.get_or_insert(WireError::Db(e));
-                    continue;
-                }
-            };
-            match f.tag {
-                b'C' => copied = tag_count(cstr(self.body(f))).unwrap_or(0),
-                b'Z' => {
-                    self.consume(f);
-                    break;
-                }
-                _ => {}
+        while let Some(f) = self.next_in_answer(&mut error).await? {
+            if f.tag == b'C' {
+                copied = tag_count(cstr(self.body(f))).unwrap_or(0);
             }
             self.consume(f);
         }
