@@ -639,18 +639,23 @@ fn db_error(body: &ErrorResponseBody) -> DbError {
     let mut e = DbError::default();
     let mut fields = body.fields();
     while let Ok(Some(f)) = fields.next() {
-        let v = String::from_utf8_lossy(f.value_bytes()).into_owned();
-        match f.type_() {
-            b'V' => e.severity = v,
-            b'S' if e.severity.is_empty() => e.severity = v,
-            b'C' => e.code = v,
-            b'M' => e.message = v,
-            b'D' => e.detail = Some(v),
-            b'H' => e.hint = Some(v),
-            _ => {}
-        }
+        set_field(&mut e, f.type_(), f.value_bytes());
     }
     e
+}
+
+/// One field of an ErrorResponse into the error.
+fn set_field(e: &mut DbError, kind: u8, value: &[u8]) {
+    let v = String::from_utf8_lossy(value).into_owned();
+    match kind {
+        b'V' => e.severity = v,
+        b'S' if e.severity.is_empty() => e.severity = v,
+        b'C' => e.code = v,
+        b'M' => e.message = v,
+        b'D' => e.detail = Some(v),
+        b'H' => e.hint = Some(v),
+        _ => {}
+    }
 }
 
 /// The fields of an ErrorResponse's body (type byte, NUL-terminated value; a 0 ends them).
@@ -661,17 +666,8 @@ fn db_error_fields(mut body: &[u8]) -> DbError {
             break;
         }
         let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-        let v = String::from_utf8_lossy(&rest[..end]).into_owned();
+        set_field(&mut e, kind, &rest[..end]);
         body = rest.get(end + 1..).unwrap_or_default();
-        match kind {
-            b'V' => e.severity = v,
-            b'S' if e.severity.is_empty() => e.severity = v,
-            b'C' => e.code = v,
-            b'M' => e.message = v,
-            b'D' => e.detail = Some(v),
-            b'H' => e.hint = Some(v),
-            _ => {}
-        }
     }
     e
 }
