@@ -2,7 +2,8 @@
 //! SCRAM-SHA-256), up to the first ReadyForQuery.
 
 use super::error::WireError;
-use super::{db_error, WireConn};
+use super::parse::db_error;
+use super::WireConn;
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
