@@ -290,9 +290,19 @@ impl Client {
         let mut values = std::mem::take(&mut self.values);
         values.clear();
         values.extend(tx.params.iter().map(|(_, g)| g.sample(&mut self.rng)));
-        let done = self
-            .execute_with(shared, tx_idx, tx, &values, copy_rows, group)
-            .await;
+        let key = (shared.keys && tx.is_write()).then(|| {
+            self.next_key += 1;
+            self.next_key
+        });
+        let job = Job {
+            idx: tx_idx as u16,
+            tx,
+            values: &values,
+            copy_rows,
+            ryw: group.read_your_writes,
+            key,
+        };
+        let done = self.execute_with(shared, &job, group.max_tries).await;
         self.values = values;
         done
     }
@@ -300,42 +310,25 @@ impl Client {
     async fn execute_with(
         &mut self,
         shared: &Shared,
-        tx_idx: usize,
-        tx: &Transaction,
-        values: &[Value],
-        copy_rows: u64,
-        group: &Group,
+        job: &Job<'_>,
+        max_tries: u32,
     ) -> Option<Done> {
-        let key = (shared.keys && tx.is_write()).then(|| {
-            self.next_key += 1;
-            self.next_key
-        });
         let mut first_start = None;
         let mut retries = 0;
         loop {
-            let (node, started, result) = self
-                .try_once(
-                    shared,
-                    tx_idx,
-                    tx,
-                    values,
-                    copy_rows,
-                    group.read_your_writes,
-                    key,
-                )
-                .await?;
+            let (node, started, result) = self.try_once(shared, job).await?;
             let started = *first_start.get_or_insert(started);
             let retry = result.outcome == Outcome::Failed
                 && result
                     .sqlstate
                     .as_deref()
                     .is_some_and(super::outcome::retryable)
-                && retries + 1 < group.max_tries;
+                && retries + 1 < max_tries;
             if retry {
                 retries += 1;
                 continue;
             }
-            if result.outcome == Outcome::Ok && tx.is_write() {
+            if result.outcome == Outcome::Ok && job.tx.is_write() {
                 self.writes += 1;
                 if let Some(l) = result.commit_lsn {
                     self.last_commit_lsn = Some(l);
@@ -347,24 +340,26 @@ impl Client {
                 ended: Instant::now(),
                 result,
                 retries,
-                key,
+                key: job.key,
             });
         }
     }
 
     /// One try: the node, when it started (connected, before any read_your_writes wait), and
     /// how it ended.
-    #[allow(clippy::too_many_arguments)]
     async fn try_once(
         &mut self,
         shared: &Shared,
-        tx_idx: usize,
-        tx: &Transaction,
-        values: &[Value],
-        copy_rows: u64,
-        ryw: bool,
-        key: Option<i64>,
+        job: &Job<'_>,
     ) -> Option<(usize, Instant, TxResult)> {
+        let Job {
+            idx,
+            tx,
+            values,
+            copy_rows,
+            ryw,
+            key,
+        } = *job;
         let key = key.map(|k| (self.id as i32, k));
         loop {
             self.follow_topology();
@@ -406,14 +401,12 @@ impl Client {
                     };
                     let want_lsn = ryw && tx.is_write();
                     if tx.pipeline {
-                        run_pipelined(conn, tx_idx as u16, statements, &vars, want_lsn, key).await
+                        run_pipelined(conn, idx, statements, &vars, want_lsn, key).await
                     } else {
-                        run_sql(conn, tx_idx as u16, statements, &mut vars, want_lsn, key).await
+                        run_sql(conn, idx, statements, &mut vars, want_lsn, key).await
                     }
                 }
-                Body::Copy(spec) => {
-                    run_copy(conn, tx_idx as u16, spec, copy_rows, &mut self.rng, key).await
-                }
+                Body::Copy(spec) => run_copy(conn, idx, spec, copy_rows, &mut self.rng, key).await,
             };
             if conn.is_closed() {
                 self.conns[node] = None;
@@ -423,6 +416,19 @@ impl Client {
             return Some((node, started, result));
         }
     }
+}
+
+/// One transaction to run, the same for every try of it.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    idx: u16,
+    tx: &'a Transaction,
+    /// Its parameter values, drawn once (a retry sends the same).
+    values: &'a [Value],
+    copy_rows: u64,
+    ryw: bool,
+    /// Its key in the run's write log, if the run keeps one.
+    key: Option<i64>,
 }
 
 /// A transaction that ended, after every try.
