@@ -1,5 +1,6 @@
 //! The command line: one clap struct per subcommand; doc comments are the help text.
 
+use crate::cluster::ha::HaKind;
 use crate::pg::SyncMode;
 use crate::units::{parse_duration, parse_rate};
 use clap::{Args, Parser, Subcommand};
@@ -160,7 +161,8 @@ pub enum ClusterCommand {
         #[command(flatten)]
         lab: LabDir,
     },
-    /// Stop a node at once, as a crash (pg_ctl stop -m immediate).
+    /// Stop a node at once, as a crash (pg_ctl stop -m immediate; in an orchestrated lab,
+    /// SIGKILL to the node's agent and its PostgreSQL: nothing restarts it in place).
     Kill {
         node: String,
         #[command(flatten)]
@@ -181,13 +183,22 @@ pub enum ClusterCommand {
         #[command(flatten)]
         lab: LabDir,
     },
-    /// Start a node that was stopped or killed.
+    /// Start a node that was stopped or killed (in an orchestrated lab, its agent: the
+    /// orchestrator rejoins it).
     Start {
         node: String,
         /// Start a former primary that was not rejoined: it comes up as a second primary
         /// (split brain), for drills.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        lab: LabDir,
+    },
+    /// Ask the orchestrator of an orchestrated lab for a planned switchover, to NODE if named
+    /// (pg_autoctl perform switchover / promotion; Patroni's POST /switchover).
+    Switchover {
+        /// The standby to make the primary [default: the orchestrator's choice]
+        node: Option<String>,
         #[command(flatten)]
         lab: LabDir,
     },
@@ -232,6 +243,18 @@ pub struct UpArgs {
     /// When run as root: the OS user that runs the servers [default: postgres]
     #[arg(long, value_name = "USER")]
     pub os_user: Option<String>,
+    /// An orchestrator runs the nodes and decides failovers: pg_auto_failover (a monitor and
+    /// pg_autoctl on every node) or patroni (etcd, Patroni on every node, HAProxy in front)
+    #[arg(long, value_name = "KIND", value_parser = HaKind::parse, help_heading = "Orchestrator")]
+    pub ha: Option<HaKind>,
+    /// One of the orchestrator's timeouts, e.g. node_considered_unhealthy_timeout=5s
+    /// (pg_auto_failover) or ttl=10s (patroni); repeatable; on a running lab, applied to it
+    #[arg(
+        long = "ha-setting",
+        value_name = "NAME=VALUE",
+        help_heading = "Orchestrator"
+    )]
+    pub ha_settings: Vec<String>,
     #[command(flatten)]
     pub lab: LabDir,
 }

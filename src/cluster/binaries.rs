@@ -82,3 +82,25 @@ pub fn server_version(bindir: &Path) -> Result<String> {
         .output()?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+/// The major version in `postgres --version`'s answer (15 of "... (PostgreSQL) 15.18 ...").
+pub fn major_of(version: &str) -> Option<u32> {
+    let rest = version.split("(PostgreSQL)").nth(1)?.trim_start();
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn major_of_a_version_line() {
+        assert_eq!(
+            super::major_of("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(super::major_of("postgres (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(super::major_of("nonsense"), None);
+    }
+}

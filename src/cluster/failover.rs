@@ -11,10 +11,27 @@ use anyhow::{Context, Result};
 use std::time::Duration;
 
 /// Stop a node at once, as a crash would (`pg_ctl stop -m immediate`).
+/// In an orchestrated lab the whole node dies: its agent and its PostgreSQL, so that nothing
+/// restarts it in place.
 pub async fn kill(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     require_node(&state, name)?;
+    if state.ha.is_some() {
+        return super::ha::kill_node(lab, &state, name).await;
+    }
     node::stop(lab, &state, name, StopMode::Immediate).await
+}
+
+/// The tool's own moves (promote, rejoin, rebuild, a sync mode) are the orchestrator's in an
+/// orchestrated lab: refused, saying what to do instead.
+fn refuse_orchestrated(state: &LabState, what: &str, instead: &str) -> Result<()> {
+    match &state.ha {
+        Some(ha) => Err(usage(format!(
+            "the lab is run by {}: it decides {what}; {instead}",
+            ha.kind
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Promote a standby: `pg_ctl promote`, re-point the links (and so the other standbys) at it,
@@ -23,6 +40,11 @@ pub async fn kill(lab: &Lab, name: &str) -> Result<()> {
 /// writes (a drill measures the two apart).
 pub async fn promote(lab: &Lab, name: &str, force: bool, wait: bool) -> Result<LabState> {
     let mut state = lab.state()?;
+    refuse_orchestrated(
+        &state,
+        "promotions",
+        &format!("`cluster switchover {name}` asks it for one, `cluster kill` the primary to see it fail over"),
+    )?;
     let target = require_node(&state, name)?.clone();
     if target.role != Role::Standby {
         return Err(usage(format!(
@@ -113,6 +135,11 @@ async fn create_slots(lab: &Lab, state: &LabState) -> Result<()> {
 pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     let mut state = lab.state()?;
     let target = require_node(&state, name)?.clone();
+    refuse_orchestrated(
+        &state,
+        "how a former primary rejoins",
+        &format!("`cluster start {name}` starts its agent and the orchestrator rewinds it"),
+    )?;
     let primary = state.primary().clone();
     if primary.name == name {
         return Err(usage(format!(
@@ -176,6 +203,11 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
 pub async fn start_node(lab: &Lab, name: &str, force: bool) -> Result<()> {
     let state = lab.state()?;
     let n = require_node(&state, name)?;
+    if state.ha.is_some() {
+        // The orchestrator decides what a node that comes back becomes (a former primary
+        // is rewound and rejoins as a standby).
+        return super::ha::start_node(lab, &state, name).await;
+    }
     if n.needs_rejoin && !force {
         return Err(usage(format!(
             "{name} was the primary before a promotion: started as it is, it would be a second \
@@ -196,6 +228,9 @@ pub async fn start_node(lab: &Lab, name: &str, force: bool) -> Result<()> {
 pub async fn stop_node(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     require_node(&state, name)?;
+    if state.ha.is_some() {
+        return super::ha::stop_node(lab, &state, name).await;
+    }
     node::stop(lab, &state, name, StopMode::Fast).await?;
     if state.primary().name != name {
         apply_primary_conf(lab, &state).await?;
@@ -210,6 +245,11 @@ pub async fn stop_node(lab: &Lab, name: &str) -> Result<()> {
 pub async fn restart_node(lab: &Lab, name: &str) -> Result<()> {
     let state = lab.state()?;
     require_node(&state, name)?;
+    refuse_orchestrated(
+        &state,
+        "when its nodes restart",
+        "set a setting that needs a restart before `cluster up --ha`, or restart through the orchestrator",
+    )?;
     if state.primary().name != name {
         status::wait_replayed(lab, &state, Duration::from_secs(30)).await?;
     }
@@ -222,6 +262,11 @@ pub async fn restart_node(lab: &Lab, name: &str) -> Result<()> {
 pub async fn rebuild(lab: &Lab, name: &str) -> Result<LabState> {
     let mut state = lab.state()?;
     require_node(&state, name)?;
+    refuse_orchestrated(
+        &state,
+        "how a node is rebuilt",
+        &format!("`cluster kill {name}` and `cluster start {name}` let it rejoin"),
+    )?;
     let primary = state.primary().clone();
     if primary.name == name {
         return Err(usage(format!(
@@ -283,6 +328,11 @@ async fn drop_slot(lab: &Lab, state: &LabState, slot: &str) -> Result<()> {
 /// Change the sync mode of a running lab (reload, no restart).
 pub async fn set_sync(lab: &Lab, sync: super::SyncMode) -> Result<()> {
     let mut state = lab.state()?;
+    refuse_orchestrated(
+        &state,
+        "synchronous_standby_names",
+        "set its own setting with `cluster up --ha-setting` (number_sync_standbys, synchronous_mode)",
+    )?;
     state.sync = sync;
     lab.save(&state)?;
     apply_primary_conf(lab, &state).await
@@ -306,4 +356,27 @@ pub async fn most_advanced_standby(lab: &Lab) -> Result<String> {
         })
         .map(|r| r.name.clone())
         .ok_or_else(|| anyhow::anyhow!("no running standby to promote"))
+}
+
+/// A planned switchover, asked of the orchestrator of an orchestrated lab: the new primary.
+pub async fn switchover(lab: &Lab, target: Option<&str>) -> Result<String> {
+    let mut state = lab.state()?;
+    let Some(kind) = state.ha.as_ref().map(|h| h.kind) else {
+        return Err(usage(
+            "a switchover is asked of an orchestrator: this lab has none (`cluster up --ha \
+             pg_auto_failover|patroni`); here `cluster promote` does the tool's own",
+        ));
+    };
+    if let Some(t) = target {
+        require_node(&state, t)?;
+        super::ha::refresh_roles(lab, &mut state).await?;
+        if state.primary().name == t {
+            return Err(usage(format!("{t} is the primary already")));
+        }
+    }
+    let primary = super::ha::switchover(lab, &state, target)
+        .await
+        .map_err(|e| e.context(format!("{kind} did not switch over")))?;
+    super::ha::refresh_roles(lab, &mut state).await?;
+    Ok(primary)
 }

@@ -27,6 +27,8 @@ pub struct UpOptions {
     pub link_rate: Option<u64>,
     pub port: Option<u16>,
     pub os_user: Option<String>,
+    /// `--ha` and `--ha-setting`: an orchestrator runs the nodes.
+    pub ha: Option<super::ha::HaRequest>,
 }
 
 /// Create the lab if there is none, start whatever is not running, apply the options given.
@@ -85,6 +87,7 @@ async fn lock(lab: &Lab) -> Result<nix::fcntl::Flock<std::fs::File>> {
 async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     let mut state = if lab.exists() {
         let state = lab.state()?;
+        check_same_kind(lab, &state, opts)?;
         if let Some(n) = opts.standbys {
             let have = state.nodes.len() as u32 - 1;
             if n != have {
@@ -99,6 +102,9 @@ async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     } else {
         create(lab, opts).await?
     };
+    if state.ha.is_some() {
+        return up_orchestrated(lab, state, opts).await;
+    }
     shaper_proc::ensure_running(lab).await?;
     for n in state.nodes.clone() {
         if n.needs_rejoin {
@@ -121,6 +127,52 @@ async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     }
     apply_link_options(lab, &state, opts).await?;
     status::wait_streaming(lab, &state, Duration::from_secs(60)).await?;
+    Ok(state)
+}
+
+/// An existing lab keeps what runs it: `--ha` on a plain lab (or another orchestrator) is
+/// refused, and so are options an orchestrated lab does not take.
+fn check_same_kind(lab: &Lab, state: &LabState, opts: &UpOptions) -> Result<()> {
+    let have = state.ha.as_ref().map(|h| h.kind);
+    if let Some(want) = opts.ha.as_ref().map(|h| h.kind) {
+        if have != Some(want) {
+            let is = have
+                .map(|k| format!("run by {k}"))
+                .unwrap_or_else(|| "a plain lab".into());
+            return Err(usage(format!(
+                "the lab at {} is {is}; `cluster destroy` it first, or use another --dir, to start one with --ha {want}",
+                lab.dir.display()
+            )));
+        }
+    }
+    if have.is_some() {
+        check_orchestrated_options(opts)?;
+    }
+    Ok(())
+}
+
+/// Options that need the link shaper or the tool's own replication settings.
+fn check_orchestrated_options(opts: &UpOptions) -> Result<()> {
+    let refused = [
+        (opts.sync.is_some(), "--sync (the orchestrator sets synchronous_standby_names; use --ha-setting)"),
+        (opts.link_delay.is_some(), "--link-delay (an orchestrated lab's standbys stream directly, not through the link shaper)"),
+        (opts.link_rate.is_some(), "--link-rate (an orchestrated lab's standbys stream directly, not through the link shaper)"),
+    ];
+    if let Some((_, what)) = refused.iter().find(|(given, _)| *given) {
+        return Err(usage(format!("an orchestrated lab does not take {what}")));
+    }
+    Ok(())
+}
+
+/// Start what is not running, apply newly given settings, and refresh the roles from the
+/// orchestrator.
+async fn up_orchestrated(lab: &Lab, mut state: LabState, opts: &UpOptions) -> Result<LabState> {
+    if let Some(req) = &opts.ha {
+        super::ha::merge_settings(&mut state, &req.settings);
+        lab.save(&state)?;
+    }
+    super::ha::start_all(lab, &mut state).await?;
+    super::ha::refresh_roles(lab, &mut state).await?;
     Ok(state)
 }
 
@@ -152,9 +204,22 @@ async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     let bindir = binaries::find_bindir()?;
     let user = OsUser::for_servers(opts.os_user.as_deref())?;
     let nodes = plan_nodes(port, standbys)?;
-    check_ports_free(&nodes)?;
+    let ha = opts
+        .ha
+        .as_ref()
+        .map(|h| super::ha::plan(h.kind, port, h.settings.clone()));
+    if let Some(h) = &ha {
+        check_orchestrated_options(opts)?;
+        super::ha::check_installed(h.kind, &bindir)?;
+    }
+    let mut ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    match &ha {
+        Some(h) => ports.extend(h.ports(nodes.len())),
+        None => ports.extend(nodes.iter().map(|n| n.link_port)),
+    }
+    check_ports_free(&ports)?;
     make_dirs(lab, user.as_ref())?;
-    let state = LabState {
+    let mut state = LabState {
         schema: 1,
         server_version: binaries::server_version(&bindir)?,
         bindir,
@@ -163,8 +228,14 @@ async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         nodes,
         user: "postgres".into(),
         database: "postgres".into(),
+        ha,
     };
     write_credentials(lab, user.as_ref())?;
+    if state.ha.is_some() {
+        lab.save(&state)?;
+        super::ha::create(lab, &mut state, user.as_ref()).await?;
+        return Ok(state);
+    }
     initdb(lab, &state, user.as_ref()).await?;
     lab.save(&state)?;
     shaper_proc::ensure_running(lab).await?;
@@ -197,15 +268,15 @@ fn plan_nodes(port: u16, standbys: u32) -> Result<Vec<NodeState>> {
             port: port + i,
             link_port: port + LINK_OFFSET + i,
             needs_rejoin: false,
+            repl_name: None,
         })
         .collect())
 }
 
-fn check_ports_free(nodes: &[NodeState]) -> Result<()> {
-    let busy: Vec<String> = nodes
+fn check_ports_free(ports: &[u16]) -> Result<()> {
+    let busy: Vec<String> = ports
         .iter()
-        .flat_map(|n| [n.port, n.link_port])
-        .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+        .filter(|p| std::net::TcpListener::bind(("127.0.0.1", **p)).is_err())
         .map(|p| p.to_string())
         .collect();
     if !busy.is_empty() {
@@ -241,7 +312,12 @@ fn make_dirs(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
 /// A generated password, in a 0600 file and a pgpass file for libpq clients.
 fn write_credentials(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
     let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
-    let pgpass = format!("127.0.0.1:*:*:postgres:{password}\nlocalhost:*:*:postgres:{password}\n");
+    // Every role of the lab (the superuser, and an orchestrator's replication and monitor
+    // roles) has this one password.
+    let pgpass = format!(
+        "127.0.0.1:*:*:*:{password}\nlocalhost:*:*:*:{password}\n{}:*:*:*:{password}\n",
+        pgpass_escape(&lab.socket_dir().to_string_lossy())
+    );
     for (path, text) in [
         (lab.password_file(), &password),
         (lab.pgpass_file(), &pgpass),
@@ -250,6 +326,11 @@ fn write_credentials(lab: &Lab, user: Option<&OsUser>) -> Result<()> {
         osuser::chown(&path, user)?;
     }
     Ok(())
+}
+
+/// A field of a password file: `:` and `\` escaped.
+fn pgpass_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(':', "\\:")
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -268,15 +349,26 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 
 async fn initdb(lab: &Lab, state: &LabState, user: Option<&OsUser>) -> Result<()> {
     let data = lab.data_dir("primary");
+    initdb_at(lab, state, user, &data).await?;
+    prepare_fresh_datadir(&data)?;
+    write_node_conf(lab, state, state.primary())
+}
+
+/// A new data directory: SCRAM for the superuser with the lab's password, checksums on.
+pub async fn initdb_at(
+    lab: &Lab,
+    state: &LabState,
+    user: Option<&OsUser>,
+    data: &Path,
+) -> Result<()> {
     let mut cmd = osuser::command(&state.bindir.join("initdb"), user);
     cmd.arg("-D")
-        .arg(&data)
+        .arg(data)
         .args(["-U", &state.user, "-A", "scram-sha-256", "-E", "UTF8"])
         .args(["--no-locale", "--data-checksums", "--no-sync"])
         .arg(format!("--pwfile={}", lab.password_file().display()));
     osuser::run(&mut cmd, "initdb", Duration::from_secs(300)).await?;
-    prepare_fresh_datadir(&data)?;
-    write_node_conf(lab, state, state.primary())
+    Ok(())
 }
 
 /// A standby's data directory from a base backup of the primary, with its own new slot.
@@ -305,6 +397,9 @@ pub(super) async fn base_backup(
 /// Stop every process of the lab: the servers, then the shaper.
 pub async fn down(lab: &Lab) -> Result<()> {
     let state = lab.state()?;
+    if state.ha.is_some() {
+        return super::ha::stop_all(lab, &state).await;
+    }
     let mut failures = Vec::new();
     for n in &state.nodes {
         if let Err(e) = node::stop(lab, &state, &n.name, StopMode::Fast).await {

@@ -4,6 +4,7 @@
 mod binaries;
 pub mod conn;
 mod failover;
+pub mod ha;
 mod lifecycle;
 mod node;
 pub mod osuser;
@@ -14,7 +15,7 @@ pub mod status;
 
 pub use failover::{
     kill, most_advanced_standby, promote, rebuild, rejoin, restart_node, set_sync, start_node,
-    stop_node, wait_following,
+    stop_node, switchover, wait_following,
 };
 pub use lifecycle::{destroy, down, up, UpOptions};
 pub use osuser::run as run_command;
@@ -64,6 +65,10 @@ impl Lab {
     }
     pub fn pgpass_file(&self) -> PathBuf {
         self.credentials_dir().join("pgpass")
+    }
+    /// Where an orchestrated lab's nodes put their unix sockets.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.join("sock")
     }
     pub fn shaper_socket(&self) -> PathBuf {
         self.dir.join("shaper.sock")

@@ -128,6 +128,44 @@ pub fn prepare_fresh_datadir(data: &Path) -> Result<()> {
     write(&data.join("pg_hba.conf"), hba)
 }
 
+/// A node an orchestrator runs: the lab's common settings in our include file, and in
+/// postgresql.auto.conf (read last, so it wins over the orchestrator's own include) the
+/// listen address and the memory sizes; pg_auto_failover would otherwise size shared_buffers
+/// from the machine's RAM (6 GB per node on 24 GB).
+///
+/// Unlike the plain lab's, these nodes have a unix socket, in the lab's `sock` directory
+/// (mode 0700, scram-sha-256 as over TCP): pg_autoctl runs crash recovery before pg_rewind
+/// with TCP off.
+pub fn prepare_orchestrated_datadir(lab: &Lab, data: &Path, name: &str, port: u16) -> Result<()> {
+    prepare_fresh_datadir(data)?;
+    let hba = data.join("pg_hba.conf");
+    let mut hba_text = std::fs::read_to_string(&hba)?;
+    hba_text.push_str("local all all scram-sha-256\nlocal replication all scram-sha-256\n");
+    write(&hba, &hba_text)?;
+    let mut text = String::from("# written by pgbench-repl for an orchestrated node\n");
+    text.push_str(COMMON);
+    text.push_str(&format!(
+        "port = {port}\ncluster_name = {}\n",
+        guc_quote(name)
+    ));
+    write(&data.join(INCLUDE_FILE), &text)?;
+    let auto = data.join("postgresql.auto.conf");
+    let mut auto_text = std::fs::read_to_string(&auto).unwrap_or_default();
+    auto_text.push_str(&format!(
+        "unix_socket_directories = {}\n",
+        guc_quote(&lab.socket_dir().to_string_lossy())
+    ));
+    auto_text.push_str(
+        "listen_addresses = '127.0.0.1'\n\
+         shared_buffers = '256MB'\n\
+         work_mem = '4MB'\n\
+         maintenance_work_mem = '64MB'\n\
+         effective_cache_size = '4GB'\n\
+         max_connections = 300\n",
+    );
+    write(&auto, &auto_text)
+}
+
 /// Write a file in a data directory, owned like the directory (the server's OS user when the
 /// tool runs as root: PostgreSQL and pg_rewind must be able to rewrite it).
 fn write(path: &Path, text: &str) -> Result<()> {

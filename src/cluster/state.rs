@@ -27,6 +27,10 @@ pub struct NodeState {
     /// before it runs again, or it would be a second primary.
     #[serde(default)]
     pub needs_rejoin: bool,
+    /// The name the primary knows this node by as a standby (application_name and slot),
+    /// when it is not the node's own (pg_auto_failover's `pgautofailover_standby_<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl_name: Option<String>,
 }
 
 /// Everything the tool needs to find and drive the lab again.
@@ -42,6 +46,9 @@ pub struct LabState {
     /// PostgreSQL superuser the tool and `cluster env` connect as.
     pub user: String,
     pub database: String,
+    /// Set when an orchestrator runs the nodes (`cluster up --ha`): it owns their roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<super::ha::HaState>,
 }
 
 impl LabState {

@@ -196,9 +196,12 @@ async fn ask_primary(lab: &Lab, state: &LabState, out: &mut [NodeStatus]) -> Res
             &[],
         )
         .await?;
+    // An orchestrator may know a standby by another name (pg_auto_failover's
+    // pgautofailover_standby_<id>): its application_name and its slot's.
+    let known_as = |s: &NodeStatus| super::ha::replication_name(state, &s.name);
     for r in rows {
         let name: String = r.get(0);
-        if let Some(s) = out.iter_mut().find(|s| s.name == name) {
+        if let Some(s) = out.iter_mut().find(|s| known_as(s) == name) {
             s.state = r.get(1);
             s.sync_state = r.get(2);
             s.lag_bytes = r.get(3);
@@ -213,7 +216,7 @@ async fn ask_primary(lab: &Lab, state: &LabState, out: &mut [NodeStatus]) -> Res
         .await?;
     for r in slots {
         let name: String = r.get(0);
-        if let Some(s) = out.iter_mut().find(|s| s.name == name) {
+        if let Some(s) = out.iter_mut().find(|s| known_as(s) == name) {
             s.slot_retained_bytes = r.get(1);
             s.wal_status = r.get(2);
         }
@@ -363,6 +366,54 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
             num(r.slot_retained_bytes),
             opt(&r.wal_status),
         ));
+    }
+    out
+}
+
+/// The orchestrator's view under the status table: its states, the timeouts in force, and
+/// where applications connect.
+pub fn render_orchestrator(v: &super::ha::OrchestratorView) -> String {
+    let mut out = format!("\norchestrator: {}", v.kind);
+    if let Some(p) = &v.primary {
+        out.push_str(&format!(", primary {p}"));
+    }
+    out.push('\n');
+    if let Some(e) = &v.error {
+        out.push_str(&format!("  cannot be asked: {e}\n"));
+    }
+    let (first, second) = match v.kind {
+        super::ha::HaKind::PgAutoFailover => ("reported", "assigned"),
+        super::ha::HaKind::Patroni => ("role", "state"),
+    };
+    out.push_str(&format!(
+        "  {:<10} {:<18} {:<18} {:<9} {:<6} {:>3} {:<12}\n",
+        "node", first, second, "health", "agent", "tl", "lsn"
+    ));
+    for n in &v.nodes {
+        let health = match n.healthy {
+            Some(true) => "ok",
+            Some(false) => "unhealthy",
+            None => "-",
+        };
+        out.push_str(&format!(
+            "  {:<10} {:<18} {:<18} {:<9} {:<6} {:>3} {:<12}\n",
+            n.name,
+            n.role,
+            n.state,
+            health,
+            if n.agent_running { "yes" } else { "down" },
+            n.timeline
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            n.lsn.as_deref().unwrap_or("-"),
+        ));
+    }
+    if !v.settings.is_empty() {
+        let s: Vec<String> = v.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("  settings in force: {}\n", s.join(", ")));
+    }
+    for c in &v.connect {
+        out.push_str(&format!("  applications connect to: {c}\n"));
     }
     out
 }

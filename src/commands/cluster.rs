@@ -9,7 +9,14 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
         ClusterCommand::Up(args) => up(args).await,
         ClusterCommand::Status { json, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
-            let state = lab.state()?;
+            let mut state = lab.state()?;
+            let orchestrator = match state.ha.is_some() {
+                true => {
+                    cluster::ha::refresh_roles(&lab, &mut state).await?;
+                    Some(cluster::ha::view(&lab, &state).await)
+                }
+                false => None,
+            };
             let rows = status::collect(&lab, &state).await?;
             let split = status::split_brain(&lab, &state, &rows).await;
             if json {
@@ -20,10 +27,14 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
                     "split_brain": split.is_some(),
                     "split": split,
                     "nodes": rows,
+                    "orchestrator": orchestrator,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", status::render_table(&rows));
+                if let Some(v) = &orchestrator {
+                    print!("{}", status::render_orchestrator(v));
+                }
                 if let Some(sb) = &split {
                     print!("{}", status::render_split_brain(sb));
                 }
@@ -32,7 +43,10 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
         }
         ClusterCommand::Env { node, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
-            let state = lab.state()?;
+            let mut state = lab.state()?;
+            if state.ha.is_some() && node.is_none() {
+                cluster::ha::refresh_roles(&lab, &mut state).await?;
+            }
             let n = match node {
                 Some(name) => require_node(&state, &name)?,
                 None => state.primary(),
@@ -82,6 +96,16 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
             json,
             lab,
         } => super::verify::verify(workload.as_deref(), lab.dir.as_deref(), json).await,
+        ClusterCommand::Switchover { node, lab } => {
+            let lab = Lab::locate(lab.dir.as_deref());
+            let started = std::time::Instant::now();
+            let primary = cluster::switchover(&lab, node.as_deref()).await?;
+            eprintln!(
+                "info: switchover done in {:.1}s: {primary} is the primary",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         ClusterCommand::Rejoin { node, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             let state = cluster::rejoin(&lab, &node).await?;
@@ -91,8 +115,24 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
     }
 }
 
+/// `--ha` and `--ha-setting`, checked against the stack named or the one the lab has.
+fn ha_request(lab: &Lab, args: &UpArgs) -> Result<Option<cluster::ha::HaRequest>> {
+    let existing = lab
+        .exists()
+        .then(|| lab.state().ok().and_then(|s| s.ha.map(|h| h.kind)))
+        .flatten();
+    match args.ha.or(existing) {
+        Some(kind) => Ok(Some(cluster::ha::request(kind, &args.ha_settings)?)),
+        None if !args.ha_settings.is_empty() => Err(crate::error::usage(
+            "--ha-setting needs --ha pg_auto_failover or --ha patroni (or a lab that has one)",
+        )),
+        None => Ok(None),
+    }
+}
+
 async fn up(args: UpArgs) -> Result<()> {
     let lab = Lab::locate(args.lab.dir.as_deref());
+    let ha = ha_request(&lab, &args)?;
     let opts = UpOptions {
         standbys: args.standbys,
         sync: args.sync,
@@ -100,11 +140,16 @@ async fn up(args: UpArgs) -> Result<()> {
         link_rate: args.link_rate,
         port: args.port,
         os_user: args.os_user,
+        ha,
     };
     let started = std::time::Instant::now();
     let state = cluster::up(&lab, &opts).await?;
+    let run_by = match &state.ha {
+        Some(h) => format!("run by {}, primary {}", h.kind, state.primary().name),
+        None => format!("sync {}", state.sync),
+    };
     eprintln!(
-        "info: lab up at {} in {:.1}s: {} ({}), sync {}",
+        "info: lab up at {} in {:.1}s: {} ({}), {run_by}",
         lab.dir.display(),
         started.elapsed().as_secs_f64(),
         state
@@ -114,7 +159,6 @@ async fn up(args: UpArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         state.server_version,
-        state.sync
     );
     eprintln!("info: connect with: eval \"$(pgbench-repl cluster env primary)\"; psql");
     Ok(())
