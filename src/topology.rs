@@ -26,6 +26,18 @@ pub struct NodeInfo {
     pub name: String,
     pub endpoint: Endpoint,
     pub role: NodeRole,
+    /// The name the primary knows it by as a standby (application_name and slot).
+    pub repl_name: String,
+}
+
+/// Where applications reach the primary and the standbys when not at the nodes themselves:
+/// a proxy's write and read ports (HAProxy in front of Patroni), or a multi-host string with
+/// target_session_attrs=read-write (pg_auto_failover, a `[cluster]`). The load connects
+/// there; the sampler still asks each node directly.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub write: Option<Endpoint>,
+    pub read: Option<Endpoint>,
 }
 
 /// A snapshot of the nodes: cheap to clone, the same for every reader of one generation.
@@ -36,6 +48,7 @@ pub struct View {
     pub nodes: Arc<[NodeInfo]>,
     /// The primary's timeline, as the sampler last saw it.
     pub timeline: Option<u32>,
+    pub access: Arc<Access>,
 }
 
 impl View {
@@ -63,6 +76,25 @@ impl View {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// Where the load connects for `node` in its role now: the access endpoint of the role
+    /// when there is one, else the node itself.
+    pub fn connect_endpoint(&self, node: usize) -> &Endpoint {
+        let n = &self.nodes[node];
+        let via = match n.role {
+            NodeRole::Primary => self.access.write.as_ref(),
+            NodeRole::Standby => self.access.read.as_ref(),
+            NodeRole::Failed => None,
+        };
+        via.unwrap_or(&n.endpoint)
+    }
+
+    /// The load's writes go through an access endpoint (a proxy or a multi-host string):
+    /// a write then lands wherever that endpoint leads, whichever node the run thinks is the
+    /// primary.
+    pub fn writes_via_access(&self) -> bool {
+        self.access.write.is_some()
     }
 }
 
@@ -99,10 +131,21 @@ pub enum HealthChange {
 impl Topology {
     /// The nodes of a run: the first is the primary, the others standbys.
     pub fn new(nodes: Vec<(String, Endpoint)>) -> Self {
+        Topology::with_access(nodes, Vec::new(), Access::default())
+    }
+
+    /// With the names the primary knows the standbys by (`repl_names[i]` for node i; a
+    /// missing one is the node's name) and where the load connects.
+    pub fn with_access(
+        nodes: Vec<(String, Endpoint)>,
+        repl_names: Vec<String>,
+        access: Access,
+    ) -> Self {
         let infos: Vec<NodeInfo> = nodes
             .into_iter()
             .enumerate()
             .map(|(i, (name, endpoint))| NodeInfo {
+                repl_name: repl_names.get(i).cloned().unwrap_or_else(|| name.clone()),
                 name,
                 endpoint,
                 role: if i == 0 {
@@ -117,6 +160,7 @@ impl Topology {
             generation: 0,
             nodes: infos.into(),
             timeline: None,
+            access: Arc::new(access),
         };
         Topology {
             tx: watch::channel(view).0,
@@ -159,6 +203,24 @@ impl Topology {
             } else {
                 n.role
             }
+        });
+        self.mark_usable(node);
+        Ok(node)
+    }
+
+    /// A planned switchover: `name` is the primary now and the old primary a standby.
+    pub fn switch_to(&self, name: &str) -> Result<usize, String> {
+        let view = self.view();
+        let node = view
+            .index_of(name)
+            .ok_or_else(|| format!("{name} is not a node of this run"))?;
+        if view.nodes[node].role == NodeRole::Primary {
+            return Err(format!("{name} is the primary already"));
+        }
+        self.change_roles(|i, n| match (i == node, n.role) {
+            (true, _) => NodeRole::Primary,
+            (false, NodeRole::Primary) => NodeRole::Standby,
+            (false, role) => role,
         });
         self.mark_usable(node);
         Ok(node)

@@ -126,6 +126,29 @@ impl Lab {
     }
 }
 
+/// A link request: to the shaper in a plain lab; in an orchestrated lab, whose standbys
+/// stream directly, `pause` and `resume` stop and continue the standby's WAL receiver and the
+/// rest is refused.
+pub async fn link(lab: &Lab, req: &crate::link::protocol::Request) -> Result<()> {
+    use crate::link::protocol::Request;
+    let state = lab.state()?;
+    if state.ha.is_none() {
+        return lab.links().send(req).await.map(drop);
+    }
+    match req {
+        Request::Pause { node } => ha::stall::pause(lab, &state, node).await,
+        Request::Resume { node } | Request::Heal { node } => {
+            require_node(&state, node)?;
+            ha::stall::resume(lab, node).await
+        }
+        _ => Err(usage(
+            "an orchestrated lab's standbys stream directly (the orchestrator writes their \
+             primary_conninfo), not through the link shaper: only pause and resume (which stop \
+             and continue a standby's WAL receiver) apply",
+        )),
+    }
+}
+
 /// True when the node's postmaster runs.
 pub fn node_running(lab: &Lab, name: &str) -> bool {
     node::running_pid(&lab.data_dir(name)).is_some()

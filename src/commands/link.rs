@@ -38,6 +38,17 @@ pub async fn run(cmd: LinkCommand) -> Result<()> {
     };
     let lab = Lab::locate(lab.dir.as_deref());
     let state = lab.state()?;
+    if state.ha.is_some() {
+        if matches!(req, Request::Status) {
+            let stalled = crate::cluster::ha::stall::stalled(&lab);
+            println!(
+                "an orchestrated lab has no link shaper; standbys whose WAL receiver is stopped: {}",
+                if stalled.is_empty() { "none".into() } else { stalled.join(", ") }
+            );
+            return Ok(());
+        }
+        return crate::cluster::link(&lab, &req).await;
+    }
     let links = lab.links().send(&req).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&links)?);

@@ -129,9 +129,17 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
                 })
                 .transpose()?,
         },
-        "kill" => Action::Kill(target()?),
-        "start" => Action::Start(target()?),
+        "kill" => Action::Kill {
+            node: target()?,
+            by: shell(src, e, i, e.command.as_ref())?,
+            undo_by: shell(src, e, i, e.undo.as_ref())?,
+        },
+        "start" => Action::Start {
+            node: target()?,
+            by: shell(src, e, i, e.command.as_ref())?,
+        },
         "promote" => Action::Promote(e.target.as_ref().map(|t| t.get_ref().clone())),
+        "switchover" => Action::Switchover(e.target.as_ref().map(|t| t.get_ref().clone())),
         "rejoin" => Action::Rejoin(target()?),
         "rebuild" => Action::Rebuild(target()?),
         "set_sync" => {
@@ -192,35 +200,20 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
                 value: setting_value(src, value.span(), &key("value"), value.get_ref())?,
             }
         }
-        "exec" => Action::Exec {
-            command: e
-                .command
-                .as_ref()
-                .map(|c| c.get_ref().clone())
-                .ok_or_else(|| {
-                    src.error_at(
-                        e.action.span(),
-                        &key("command"),
-                        "exec needs command = \"...\"",
-                    )
-                })?,
-            undo: e.undo.as_ref().map(|u| u.get_ref().clone()),
-            timeout: match &e.timeout {
-                Some(t) => {
-                    let d = parse_duration(t.get_ref())
-                        .map_err(|m| src.error_at(t.span(), &key("timeout"), m))?;
-                    if d.is_zero() {
-                        return Err(src.error_at(
-                            t.span(),
-                            &key("timeout"),
-                            "must be longer than 0",
-                        ));
-                    }
-                    d
-                }
-                None => EXEC_TIMEOUT,
-            },
-        },
+        "exec" => {
+            let run = shell(src, e, i, e.command.as_ref())?.ok_or_else(|| {
+                src.error_at(
+                    e.action.span(),
+                    &key("command"),
+                    "exec needs command = \"...\"",
+                )
+            })?;
+            Action::Exec {
+                command: run.command,
+                undo: e.undo.as_ref().map(|u| u.get_ref().clone()),
+                timeout: run.timeout,
+            }
+        }
         other => {
             let hint = nearest(other, ACTIONS.iter().copied())
                 .map(|n| format!(" (did you mean {n}?)"))
@@ -235,7 +228,47 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
             ));
         }
     };
+    if let (Action::Kill { by: Some(_), .. }, Some(f), None) = (&action, &e.for_, &e.undo) {
+        return Err(src.error_at(
+            f.span(),
+            &key("for"),
+            "a kill by command is undone after `for` by another: give undo = \"...\" (e.g. docker start ...)",
+        ));
+    }
     Ok(Event { at, action, for_ })
+}
+
+/// An event's shell command (`command`, with `timeout`), when it has one.
+fn shell(
+    src: &Source,
+    e: &EventDef,
+    i: usize,
+    command: Option<&Spanned<String>>,
+) -> Result<Option<Shell>> {
+    let key = |k: &str| format!("event[{i}].{k}");
+    let Some(c) = command else { return Ok(None) };
+    if c.get_ref().trim().is_empty() {
+        return Err(src.error_at(
+            c.span(),
+            &key("command"),
+            "is empty: give the shell command to run",
+        ));
+    }
+    let timeout = match &e.timeout {
+        Some(t) => {
+            let d = parse_duration(t.get_ref())
+                .map_err(|m| src.error_at(t.span(), &key("timeout"), m))?;
+            if d.is_zero() {
+                return Err(src.error_at(t.span(), &key("timeout"), "must be longer than 0"));
+            }
+            d
+        }
+        None => EXEC_TIMEOUT,
+    };
+    Ok(Some(Shell {
+        command: c.get_ref().clone(),
+        timeout,
+    }))
 }
 
 pub fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Result<Expectation> {

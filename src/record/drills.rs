@@ -15,6 +15,8 @@ pub struct Drills {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<Failover>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switchover: Option<Switchover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_brain: Option<SplitBrainSeen>,
     /// The runbook's timeline: kill, detection, promotion, first write, rejoin, failback.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -74,7 +76,26 @@ pub struct KeyCounts {
 pub struct Failover {
     pub killed: String,
     pub killed_at_s: f64,
+    /// Who promoted: `pgbench-repl` (the workload's promote event), an orchestrator
+    /// (`pg_auto_failover`, `patroni`), or `observed` (a `[cluster]`'s nodes watched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// The orchestrator's timeouts in force.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub settings: IndexMap<String, String>,
+    /// The setting that bounds detection (node_considered_unhealthy_timeout, ttl) and its
+    /// value in seconds, printed beside `detection_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_setting: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_setting_s: Option<f64>,
     pub promoted: Option<String>,
+    /// No promotion happened before the run ended: the orchestrator's own account of why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_promotion_reason: Option<String>,
+    /// How long the run waited for a promotion that did not come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_s: Option<f64>,
     /// The new primary's timeline.
     pub timeline: Option<u32>,
     /// From the kill until the first write committed on the new primary.
@@ -91,6 +112,21 @@ pub struct Failover {
     pub reads_during_outage: u64,
     /// Writes that failed or ended unknown while there was no primary.
     pub writes_failed_during_outage: u64,
+}
+
+/// summary.json `drills.switchover`: a planned switchover asked of the orchestrator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Switchover {
+    pub from: String,
+    pub to: String,
+    pub started_s: f64,
+    /// How long the orchestrator took to say it was done.
+    pub took_s: f64,
+    /// The longest time without a committed write from the start of the switchover until
+    /// the first write committed on the new primary.
+    pub write_gap_s: Option<f64>,
+    /// Acknowledged writes missing on the primary after the run (its keys).
+    pub lost: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -137,6 +173,18 @@ struct FailoverState {
     promote_began: Option<f64>,
     promoted_at: Option<f64>,
     first_write: Option<f64>,
+    /// When the kill had done its work: the old primary takes nothing after it.
+    killed_done: f64,
+}
+
+/// A switchover as it is followed.
+#[derive(Debug, Default)]
+struct SwitchoverState {
+    out: Switchover,
+    /// The last committed write so far (from the start on), and the longest gap.
+    last_write: Option<f64>,
+    longest_gap: f64,
+    done: bool,
 }
 
 /// The tracker.
@@ -148,6 +196,10 @@ pub struct DrillTracker {
     primary: String,
     outages: IndexMap<String, Outage>,
     failover: Option<FailoverState>,
+    switchover: Option<SwitchoverState>,
+    /// The last committed write of the run (a switchover's gap starts from it).
+    last_write: Option<f64>,
+    writes_via_access: bool,
     split: Option<(SplitBrainSeen, IndexMap<String, u64>)>,
     milestones: Vec<Milestone>,
     last_timeline: Option<u32>,
@@ -167,10 +219,21 @@ impl DrillTracker {
             writes,
             outages: IndexMap::new(),
             failover: None,
+            switchover: None,
+            last_write: None,
+            writes_via_access: false,
             split: None,
             milestones: Vec::new(),
             last_timeline: None,
         }
+    }
+
+    /// The load's writes go through an access endpoint (a proxy, a multi-host string): after
+    /// a kill of the primary, any committed write is on the new primary, whichever node it
+    /// is counted against.
+    pub fn writes_via_access(mut self, yes: bool) -> Self {
+        self.writes_via_access = yes;
+        self
     }
 
     fn milestone(&mut self, what: &str, node: &str, t_s: f64, duration_s: Option<f64>) {
@@ -187,6 +250,18 @@ impl DrillTracker {
         let Some(took) = e.took.map(|d| d.as_secs_f64()) else {
             return;
         };
+        match e.kind.as_str() {
+            "promotion_seen" => return self.promotion_seen(&e.node, t_s),
+            "no_promotion" => {
+                if let Some(f) = self.failover.as_mut().filter(|f| f.out.promoted.is_none()) {
+                    f.out.no_promotion_reason = Some(e.detail.clone());
+                    f.out.waited_s = Some(round3(took));
+                }
+                return;
+            }
+            "switchover" => return self.switchover(&e.node, t_s, took),
+            _ => {}
+        }
         let done = t_s + took;
         match e.kind.as_str() {
             "pause_link" | "cut_link" => self.outage_starts(&e.node, &e.kind, done),
@@ -209,6 +284,7 @@ impl DrillTracker {
                         killed_at_s: round3(t_s),
                         ..Default::default()
                     },
+                    killed_done: t_s + took,
                     ..Default::default()
                 });
             }
@@ -228,6 +304,51 @@ impl DrillTracker {
                 ..Default::default()
             },
         );
+    }
+
+    /// A promotion seen without a record of when it began: no detection or promotion time.
+    fn promotion_seen(&mut self, node: &str, at: f64) {
+        if let Some(f) = self.failover.as_mut().filter(|f| f.out.promoted.is_none()) {
+            f.out.promoted = Some(node.to_string());
+            f.promote_began = Some(at);
+            f.promoted_at = Some(at);
+            self.milestone("promotion seen", node, at, None);
+        }
+    }
+
+    fn switchover(&mut self, to: &str, began: f64, took: f64) {
+        self.switchover = Some(SwitchoverState {
+            out: Switchover {
+                from: self.primary.clone(),
+                to: to.to_string(),
+                started_s: round3(began),
+                took_s: round3(took),
+                ..Default::default()
+            },
+            last_write: self.last_write,
+            ..Default::default()
+        });
+        self.milestone("switchover", to, began, Some(took));
+    }
+
+    /// A committed write during a switchover: the gaps between writes until the first on
+    /// the new primary once the orchestrator said it was done.
+    fn follow_switchover(&mut self, end_s: f64, on: &str) {
+        let Some(s) = self.switchover.as_mut().filter(|s| !s.done) else {
+            return;
+        };
+        if end_s < s.out.started_s {
+            return;
+        }
+        if let Some(last) = s.last_write {
+            s.longest_gap = s.longest_gap.max(end_s - last);
+        }
+        s.last_write = Some(end_s);
+        let settled = s.out.started_s + s.out.took_s;
+        if end_s >= settled && (on == s.out.to || self.writes_via_access) {
+            s.done = true;
+            s.out.write_gap_s = Some(round3(s.longest_gap));
+        }
     }
 
     fn promoted(&mut self, node: &str, began: f64, took: f64) {
@@ -251,10 +372,16 @@ impl DrillTracker {
 
     /// A finished transaction: `end_s` when it ended.
     pub fn on_tx(&mut self, end_s: f64, tx: usize, node: usize, outcome: Outcome) {
+        let write = self.writes.get(tx).copied().unwrap_or(false);
+        if write && outcome == Outcome::Ok {
+            let on = self.nodes.get(node).cloned().unwrap_or_default();
+            self.follow_switchover(end_s, &on);
+            self.last_write = Some(self.last_write.map_or(end_s, |l| l.max(end_s)));
+        }
+        let via_access = self.writes_via_access;
         let Some(f) = self.failover.as_mut() else {
             return;
         };
-        let write = self.writes.get(tx).copied().unwrap_or(false);
         let on = self.nodes.get(node).map(String::as_str).unwrap_or("");
         let outage_end = f.promoted_at.unwrap_or(f64::INFINITY);
         if end_s >= f.out.killed_at_s && end_s <= outage_end {
@@ -267,14 +394,16 @@ impl DrillTracker {
             }
         }
         let promoted = f.out.promoted.as_deref();
-        if f.first_write.is_none()
-            && write
-            && outcome == Outcome::Ok
-            && promoted == Some(on)
-            && f.promoted_at.is_some_and(|p| end_s >= p)
-        {
+        // Through an access endpoint, a write committed after the kill is on the new primary
+        // (the old one is dead), whether or not the run has seen the promotion yet.
+        let on_new_primary = if via_access {
+            end_s >= f.killed_done
+        } else {
+            promoted == Some(on) && f.promoted_at.is_some_and(|p| end_s >= p)
+        };
+        if f.first_write.is_none() && write && outcome == Outcome::Ok && on_new_primary {
             f.first_write = Some(end_s);
-            let node = on.to_string();
+            let node = promoted.unwrap_or(on).to_string();
             self.milestone("first write", &node, end_s, None);
         }
     }
@@ -348,7 +477,15 @@ impl DrillTracker {
             let mut out = f.out.clone();
             if let Some(first) = f.first_write {
                 out.rto_s = Some(round3(first - out.killed_at_s));
-                out.reconnect_s = f.promoted_at.map(|p| round3(first - p));
+                // Writes through a proxy may reach the new primary before the run saw it
+                // promoted: the promotion was over by then.
+                let promoted_at = f.promoted_at.map(|p| p.min(first));
+                if let (Some(p), Some(b)) = (promoted_at, f.promote_began) {
+                    if out.promotion_s.is_some() {
+                        out.promotion_s = Some(round3((p - b).max(0.0)));
+                    }
+                }
+                out.reconnect_s = promoted_at.map(|p| round3(first - p));
             }
             if out.timeline.is_none() && out.promoted.is_some() {
                 out.timeline = self.last_timeline;
@@ -362,9 +499,11 @@ impl DrillTracker {
         }
         // Stable: steps at the same millisecond stay in the order they happened.
         timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        let switchover = self.switchover.as_ref().map(|s| s.out.clone());
         Drills {
             interruption,
             failover,
+            switchover,
             split_brain: self.split.as_ref().map(|(s, _)| s.clone()),
             timeline,
         }

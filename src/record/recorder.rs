@@ -39,6 +39,9 @@ pub struct RecorderSetup {
     pub lag_alert: Option<Duration>,
     /// A sweep's steps' statistics go here as each step ends.
     pub steps: Option<tokio::sync::mpsc::UnboundedSender<StepStats>>,
+    /// The load's writes go through a proxy or a multi-host string: a write lands wherever
+    /// that leads, whichever node it is counted against.
+    pub writes_via_access: bool,
 }
 
 pub struct Recorder {
@@ -80,7 +83,8 @@ impl Recorder {
             origin: setup.origin,
             warmup_end: setup.origin + setup.warmup,
             run,
-            drills: DrillTracker::new(setup.nodes, setup.tx_writes),
+            drills: DrillTracker::new(setup.nodes, setup.tx_writes)
+                .writes_via_access(setup.writes_via_access),
             interval: Interval {
                 start: setup.origin,
                 latency: (0..tx_count).map(|_| new_histogram()).collect(),

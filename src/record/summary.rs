@@ -79,6 +79,25 @@ pub struct ClusterInfo {
     /// The lab's links when the run started.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkInfo>,
+    /// Who decides failovers, when not the tool: an orchestrator and its timeouts in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaInfo>,
+    /// Where the load's writes and reads went when not to the nodes themselves (a proxy's
+    /// ports, a multi-host string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_via: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads_via: Option<String>,
+}
+
+/// summary.json `cluster.ha`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HaInfo {
+    /// `pg_auto_failover`, `patroni`, or `observed` (a `[cluster]`: the tool watched its nodes).
+    pub kind: String,
+    /// The orchestrator's timeouts in force when the run started.
+    #[serde(default)]
+    pub settings: IndexMap<String, String>,
 }
 
 /// A node and where it listens (`user@host:port/db`, never a password).

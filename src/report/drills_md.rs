@@ -64,28 +64,19 @@ pub fn drills_markdown(s: &RunSummary) -> String {
         }
     }
     if let Some(f) = &d.failover {
-        let _ = writeln!(md, "\n## Failover\n");
+        md.push_str(&failover_md(f));
+    }
+    if let Some(sw) = &d.switchover {
         let _ = writeln!(
             md,
-            "{} was killed at {:.2} s; {} promoted{}. **RTO {}** (detection {}, promotion {}, reconnect {}). **RPO: {} acknowledged writes lost**{} of {} acknowledged; {} ended unknown (the connection broke during COMMIT), of which {} committed after all. While there was no primary, {} reads succeeded on the standbys and {} writes failed.",
-            f.killed,
-            f.killed_at_s,
-            f.promoted.as_deref().unwrap_or("no standby was"),
-            f.timeline.map(|t| format!(" (timeline {t})")).unwrap_or_default(),
-            secs(f.rto_s),
-            secs(f.detection_s),
-            secs(f.promotion_s),
-            secs(f.reconnect_s),
-            f.keys.lost,
-            f.keys
-                .lost_span_s
-                .map(|s| format!(", covering {s:.2} s of writes"))
-                .unwrap_or_default(),
-            f.keys.acknowledged,
-            f.keys.unknown,
-            f.keys.unknown_committed,
-            f.reads_during_outage,
-            f.writes_failed_during_outage,
+            "\n## Switchover\n\nAt {:.2} s the orchestrator was asked to switch over from {} to {}; it said it was done {}. Writes stopped for at most **{}** (the longest time without a committed write until the first on {}); **{} acknowledged writes lost**.",
+            sw.started_s,
+            sw.from,
+            sw.to,
+            format!("{:.2} s later", sw.took_s),
+            secs(sw.write_gap_s),
+            sw.to,
+            sw.lost
         );
     }
     if !d.timeline.is_empty() {
@@ -129,6 +120,73 @@ pub fn drills_markdown(s: &RunSummary) -> String {
                 let _ = writeln!(md, "- {line}");
             }
         }
+    }
+    md
+}
+
+/// The failover in words: who decided, the RTO and its parts beside the orchestrator's
+/// timeouts, the RPO; or why no promotion happened.
+fn failover_md(f: &crate::record::drills::Failover) -> String {
+    let mut md = String::from("\n## Failover\n\n");
+    let by = match f.decided_by.as_deref() {
+        Some("pgbench-repl") => " by the workload's promote event".to_string(),
+        Some("observed") => {
+            ", seen by the tool (the [cluster]'s own orchestrator decided)".to_string()
+        }
+        Some(o) => format!(", decided by {o}"),
+        None => String::new(),
+    };
+    let Some(promoted) = &f.promoted else {
+        let _ = writeln!(
+            md,
+            "{} was killed at {:.2} s. **No standby was promoted**{}{}. {}",
+            f.killed,
+            f.killed_at_s,
+            f.waited_s
+                .map(|w| format!(" in the {w:.1} s the run waited"))
+                .unwrap_or_default(),
+            by,
+            f.no_promotion_reason.as_deref().unwrap_or("")
+        );
+        let _ = writeln!(
+            md,
+            "\nWrites had no primary from the kill to the end of the run: {} failed. {} acknowledged writes, {} ended unknown.",
+            f.writes_failed_during_outage, f.keys.acknowledged, f.keys.unknown
+        );
+        return md;
+    };
+    let _ = writeln!(
+        md,
+        "{} was killed at {:.2} s; {promoted} promoted{}{by}. **RTO {}** (detection {}, promotion {}, reconnect {}). **RPO: {} acknowledged writes lost**{} of {} acknowledged; {} ended unknown (the connection broke during COMMIT), of which {} committed after all. While there was no primary, {} reads succeeded on the standbys and {} writes failed.",
+        f.killed,
+        f.killed_at_s,
+        f.timeline.map(|t| format!(" (timeline {t})")).unwrap_or_default(),
+        secs(f.rto_s),
+        secs(f.detection_s),
+        secs(f.promotion_s),
+        secs(f.reconnect_s),
+        f.keys.lost,
+        f.keys
+            .lost_span_s
+            .map(|s| format!(", covering {s:.2} s of writes"))
+            .unwrap_or_default(),
+        f.keys.acknowledged,
+        f.keys.unknown,
+        f.keys.unknown_committed,
+        f.reads_during_outage,
+        f.writes_failed_during_outage,
+    );
+    if let (Some(name), Some(limit)) = (&f.detection_setting, f.detection_setting_s) {
+        let _ = writeln!(
+            md,
+            "\nDetection ({}, by the orchestrator's own record) against its `{name}` of {limit} s; the timeouts in force: {}.",
+            secs(f.detection_s),
+            f.settings
+                .iter()
+                .map(|(k, v)| format!("`{k}` {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     md
 }

@@ -68,6 +68,8 @@ pub struct SampleBuilder {
     last_primary: Option<(String, Option<u32>)>,
     /// Each node's last replay LSN: the LSN timeline keeps what the slowest one still needs.
     last_replay: HashMap<String, u64>,
+    /// Nodes the primary knows by another name (application_name and slot).
+    known_as: HashMap<String, String>,
 }
 
 impl SampleBuilder {
@@ -78,7 +80,14 @@ impl SampleBuilder {
             slow: None,
             last_primary: None,
             last_replay: HashMap::new(),
+            known_as: HashMap::new(),
         }
+    }
+
+    /// Node `name` is `repl_name` in the primary's pg_stat_replication and slots.
+    pub fn known_as(mut self, names: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.known_as = names.into_iter().filter(|(n, r)| n != r).collect();
+        self
     }
 
     fn secs(&self, at: Instant) -> f64 {
@@ -187,11 +196,12 @@ impl SampleBuilder {
                 }
             }
         }
+        let known = self.known_as.get(&s.node).unwrap_or(&s.node).as_str();
         if let Some(rep) = slow
             .repl
             .iter()
             .flatten()
-            .find(|r| r.app.as_deref() == Some(s.node.as_str()))
+            .find(|r| r.app.as_deref() == Some(known))
         {
             s.state = rep.state.clone();
             s.sync_state = rep.sync.clone();
@@ -199,7 +209,7 @@ impl SampleBuilder {
             s.pg_flush_lag_s = rep.flush_lag;
             s.pg_replay_lag_s = rep.replay_lag;
         }
-        if let Some(slot) = slow.slots.iter().flatten().find(|sl| sl.slot == s.node) {
+        if let Some(slot) = slow.slots.iter().flatten().find(|sl| sl.slot == known) {
             s.slot_retained_bytes = slot.retained.map(|v| v.max(0) as u64);
             s.wal_status = slot.wal_status.clone();
             s.safe_wal_size = slot.safe;

@@ -66,7 +66,11 @@ pub async fn run_sampler(
         .iter()
         .map(|n| Probe::new(n.endpoint.clone()))
         .collect();
-    let mut builder = SampleBuilder::new(origin);
+    let mut builder = SampleBuilder::new(origin).known_as(
+        view.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.repl_name.clone())),
+    );
     let mut last_full: Option<(usize, Instant)> = None;
     let mut wal_dir = WalDir::default();
     let mut tick = tokio::time::interval(every);

@@ -2,9 +2,11 @@
 //! load once or once per `[matrix]` combination, handles SIGINT and SIGTERM, and puts back
 //! what the run changed on the lab, by every path out of it.
 
+mod failover_watch;
 mod keys;
 mod matrix;
 pub mod monitor;
+mod observed;
 mod one_run;
 mod restore;
 pub mod settings;

@@ -80,6 +80,7 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
         warmup: Duration::ZERO,
         lag_alert: req.lag_alert,
         steps: None,
+        writes_via_access: false,
     });
     let (tx, rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -63,19 +63,23 @@ impl Session<'_> {
         let mut meta = self.meta(plan, variant).await?;
         eprintln!("info: running {} -> {}", plan.name, dir.display());
         let (tx, rx) = mpsc::channel(65_536);
-        let endpoints: Vec<Endpoint> = self
-            .targets
-            .endpoints
+        let kept: Vec<usize> = (0..self.targets.endpoints.len())
+            .filter(|i| !self.exclude.contains(&self.targets.endpoints[*i].name))
+            .collect();
+        let endpoints: Vec<Endpoint> = kept
             .iter()
-            .filter(|e| !self.exclude.contains(&e.name))
-            .cloned()
+            .map(|i| self.targets.endpoints[*i].clone())
             .collect();
         let endpoints = &endpoints;
-        let topology = Arc::new(Topology::new(
+        let topology = Arc::new(Topology::with_access(
             endpoints
                 .iter()
                 .map(|e| (e.name.clone(), e.clone()))
                 .collect(),
+            kept.iter()
+                .map(|i| self.targets.repl_names[*i].clone())
+                .collect(),
+            self.targets.access.clone(),
         ));
         if plan.tracks_keys() {
             keys::truncate(&endpoints[0].connect(None).await?).await?;
@@ -116,6 +120,7 @@ impl Session<'_> {
             warmup: plan.warmup,
             lag_alert: self.lag_alert,
             steps: plan.sweep.as_ref().map(|_| steps_tx),
+            writes_via_access: topology.view().writes_via_access(),
         });
         let recording =
             tokio::spawn(async move { record::drive(recorder, rx, sink.as_mut(), origin).await });
@@ -133,6 +138,7 @@ impl Session<'_> {
             lab: self.targets.lab.clone(),
             topology: topology.clone(),
             records: tx.clone(),
+            orchestrator: self.targets.orchestrator.clone(),
         };
         let timeline = tokio::spawn(timeline.run(plan.events.clone(), origin, stop_rx));
 
@@ -194,15 +200,21 @@ impl Session<'_> {
         }
         let view = topology.view();
         let primary = view.primary().map(|p| view.nodes[p].endpoint.clone());
-        if let (true, Some(f), Some(p)) = (
-            plan.tracks_keys(),
-            summary.drills.failover.as_mut(),
-            &primary,
-        ) {
+        self.who_decided(plan, &mut summary);
+        let drilled = summary.drills.failover.is_some() || summary.drills.switchover.is_some();
+        if let (true, true, Some(p)) = (plan.tracks_keys(), drilled, &primary) {
             match async { keys::read(&p.connect(None).await?).await }.await {
-                Ok(present) => f.keys = keys::count(&recorded.keys, &present),
+                Ok(present) => {
+                    let counts = keys::count(&recorded.keys, &present);
+                    if let Some(s) = summary.drills.switchover.as_mut() {
+                        s.lost = counts.lost;
+                    }
+                    if let Some(f) = summary.drills.failover.as_mut() {
+                        f.keys = counts;
+                    }
+                }
                 Err(e) => eprintln!(
-                    "warning: the failover's keys could not be read on {}: {e:#}",
+                    "warning: the drill's keys could not be read on {}: {e:#}",
                     p.name
                 ),
             }
@@ -245,6 +257,37 @@ impl Session<'_> {
         })
     }
 
+    /// Who decided the failover, and the timeouts it ran with: the orchestrator (or the
+    /// `[cluster]`'s nodes, observed), or the workload's own promote event.
+    fn who_decided(&self, plan: &Workload, summary: &mut RunSummary) {
+        let Some(f) = summary.drills.failover.as_mut() else {
+            return;
+        };
+        match &self.targets.orchestrator {
+            Some(o) => {
+                f.decided_by = Some(o.decided_by().to_string());
+                f.settings = summary
+                    .cluster
+                    .ha
+                    .as_ref()
+                    .map(|h| h.settings.clone())
+                    .unwrap_or_default();
+                if let Some((name, secs)) = o.detection_setting(&f.settings) {
+                    f.detection_setting = Some(name);
+                    f.detection_setting_s = Some(secs);
+                }
+            }
+            None if plan
+                .events
+                .iter()
+                .any(|e| matches!(e.action, crate::workload::Action::Promote(_))) =>
+            {
+                f.decided_by = Some("pgbench-repl".into());
+            }
+            None => {}
+        }
+    }
+
     /// The undos of the timeline still run after the load stops; a second signal (or a
     /// minute) ends them.
     async fn finish_timeline(&mut self, timeline: tokio::task::JoinHandle<()>) {
@@ -269,10 +312,13 @@ impl Session<'_> {
         if let Some(level) = &plan.synchronous_commit {
             server.synchronous_commit = level.clone();
         }
-        let cluster = match &self.targets.lab {
+        let mut cluster = match &self.targets.lab {
             Some(lab) => lab_now(lab, &self.targets.cluster).await,
             None => self.targets.cluster.clone(),
         };
+        if let (Some(ha), Some(o)) = (cluster.ha.as_mut(), &self.targets.orchestrator) {
+            ha.settings = o.settings().await;
+        }
         Ok(RunMeta {
             workload: plan.name.clone(),
             description: plan.description.clone(),

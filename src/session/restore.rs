@@ -6,16 +6,26 @@ use crate::link::protocol::Request;
 use crate::link::LinkSettings;
 use anyhow::Result;
 
-/// The lab's sync mode and links as they were.
+/// The lab's sync mode and links as they were (in an orchestrated lab: which standbys'
+/// WAL receivers were stopped).
 #[derive(Debug, Clone)]
 pub struct LabSnapshot {
     sync: SyncMode,
     links: Vec<(String, LinkSettings)>,
+    stalled: Option<Vec<String>>,
 }
 
 impl LabSnapshot {
     pub async fn capture(lab: &Lab) -> Result<LabSnapshot> {
-        let sync = lab.state()?.sync;
+        let state = lab.state()?;
+        if state.ha.is_some() {
+            return Ok(LabSnapshot {
+                sync: state.sync,
+                links: Vec::new(),
+                stalled: Some(cluster::ha::stall::stalled(lab)),
+            });
+        }
+        let sync = state.sync;
         let links = lab
             .links()
             .status()
@@ -23,12 +33,24 @@ impl LabSnapshot {
             .into_iter()
             .map(|l| (l.node, l.settings))
             .collect();
-        Ok(LabSnapshot { sync, links })
+        Ok(LabSnapshot {
+            sync,
+            links,
+            stalled: None,
+        })
     }
 
     /// Put the sync mode and every link's delay, rate, pause and cut back. Every step is
     /// tried; the first failure is returned.
     pub async fn restore(&self, lab: &Lab) -> Result<()> {
+        if let Some(was) = &self.stalled {
+            for node in cluster::ha::stall::stalled(lab) {
+                if !was.contains(&node) {
+                    cluster::ha::stall::resume(lab, &node).await?;
+                }
+            }
+            return Ok(());
+        }
         let mut first_error = None;
         let mut note = |r: Result<()>| {
             if let Err(e) = r {

@@ -3,16 +3,18 @@
 //! processes with timeouts, never on the load's threads; a role change goes to the topology,
 //! which every client and the sampler follow.
 
+use super::failover_watch::Watch;
 use super::settings;
+use crate::cluster::ha::watch::Orchestrator;
 use crate::cluster::{self, Lab};
 use crate::link::protocol::Request;
 use crate::messages::{EventRecord, Record};
 use crate::topology::Topology;
 use crate::units::format_duration;
-use crate::workload::{Action, Event};
+use crate::workload::{Action, Event, Shell};
 use anyhow::{anyhow, Result};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -31,6 +33,9 @@ pub struct Timeline {
     pub lab: Option<Lab>,
     pub topology: Arc<Topology>,
     pub records: mpsc::Sender<Record>,
+    /// Who decides failovers: an orchestrator (or a `[cluster]`'s nodes) the run watches
+    /// after a kill of the primary. None: the workload's `promote` events decide.
+    pub orchestrator: Option<Arc<dyn Orchestrator>>,
 }
 
 impl Timeline {
@@ -68,6 +73,8 @@ impl Timeline {
                 continue;
             }
             let began = Instant::now();
+            let began_wall = SystemTime::now();
+            let primary_before = self.primary_name();
             let result = if step.is_undo {
                 self.perform(&step.action).await
             } else {
@@ -77,15 +84,50 @@ impl Timeline {
                     _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
                 }
             };
-            let promoted = matches!(step.action, Action::Promote(_)) && result.is_ok();
+            let ok = result.is_ok();
             self.record(&step, began, result).await;
-            if let (true, Some(lab)) = (promoted, self.lab.clone()) {
-                // The load writes to the new primary already; the other standbys follow it
-                // meanwhile, beside the next events (which may be what lets them follow).
-                followers.spawn(follow(lab, self.records.clone(), stop.clone()));
+            match (&step.action, ok, &self.orchestrator, self.lab.clone()) {
+                (Action::Promote(_), true, None, Some(lab)) => {
+                    // The load writes to the new primary already; the other standbys follow
+                    // it meanwhile, beside the next events (which may be what lets them).
+                    followers.spawn(follow(lab, self.records.clone(), stop.clone()));
+                }
+                (Action::Kill { node, .. }, true, Some(o), _)
+                    if primary_before.as_deref() == Some(node.as_str()) =>
+                {
+                    // Nothing promotes but the orchestrator: watch for the node that takes
+                    // writes, and move the load there.
+                    let watch = self.watch(o);
+                    followers.spawn(watch.failover(node.clone(), began_wall, stop.clone()));
+                }
+                (Action::Start { node, .. }, true, Some(o), _) if self.is_failed(node) => {
+                    let watch = self.watch(o);
+                    followers.spawn(watch.rejoin(node.clone(), began, stop.clone()));
+                }
+                _ => {}
             }
         }
         while followers.join_next().await.is_some() {}
+    }
+
+    fn watch(&self, orchestrator: &Arc<dyn Orchestrator>) -> Watch {
+        Watch {
+            orchestrator: orchestrator.clone(),
+            topology: self.topology.clone(),
+            records: self.records.clone(),
+        }
+    }
+
+    fn primary_name(&self) -> Option<String> {
+        let view = self.topology.view();
+        view.primary().map(|p| view.name(p).to_string())
+    }
+
+    /// A former primary that a failover left out of the load.
+    fn is_failed(&self, node: &str) -> bool {
+        let view = self.topology.view();
+        view.index_of(node)
+            .is_some_and(|i| view.nodes[i].role == crate::topology::NodeRole::Failed)
     }
 
     async fn record(&self, step: &Step, began: Instant, result: Result<(String, String)>) {
@@ -131,7 +173,18 @@ impl Timeline {
         Some(match action {
             Action::PauseLink(n) => Action::ResumeLink(n.clone()),
             Action::CutLink(n) => Action::HealLink(n.clone()),
-            Action::Kill(n) => Action::Start(n.clone()),
+            Action::Kill { node, by: None, .. } => Action::Start {
+                node: node.clone(),
+                by: None,
+            },
+            Action::Kill {
+                node,
+                undo_by: Some(u),
+                ..
+            } => Action::Start {
+                node: node.clone(),
+                by: Some(u.clone()),
+            },
             Action::SetLink { node, .. } => {
                 let links = self.lab.as_ref()?.links().status().await.ok()?;
                 let l = links.into_iter().find(|l| &l.node == node)?;
@@ -211,16 +264,28 @@ impl Timeline {
                         .unwrap_or_else(|| "unchanged".into())
                 )
             }
-            Action::Kill(n) => {
-                cluster::kill(self.lab()?, n).await?;
-                "immediate stop".into()
+            Action::Kill { by: Some(sh), .. } | Action::Start { by: Some(sh), .. } => {
+                run_shell(sh).await?;
+                format!("`{}`", sh.command)
             }
-            Action::Start(n) => {
-                self.limited(cluster::start_node(self.lab()?, n, true))
+            Action::Kill { node, by: None, .. } => {
+                let lab = self.lab()?;
+                cluster::kill(lab, node).await?;
+                match lab.state()?.ha {
+                    Some(h) => format!(
+                        "{node}'s {} agent and its PostgreSQL killed (SIGKILL)",
+                        h.kind
+                    ),
+                    None => "immediate stop".into(),
+                }
+            }
+            Action::Start { node, by: None } => {
+                self.limited(cluster::start_node(self.lab()?, node, true))
                     .await?;
                 "started".into()
             }
             Action::Promote(n) => return self.promote(n.as_deref()).await,
+            Action::Switchover(target) => return self.switchover(target.as_deref()).await,
             Action::Rejoin(n) => {
                 self.limited(cluster::rejoin(self.lab()?, n)).await?;
                 let _ = self.topology.rejoin(n);
@@ -281,13 +346,11 @@ impl Timeline {
             Action::Exec {
                 command, timeout, ..
             } => {
-                let mut cmd = tokio::process::Command::new("sh");
-                cmd.arg("-c")
-                    .arg(command)
-                    .stdin(std::process::Stdio::null())
-                    .process_group(0)
-                    .kill_on_drop(true);
-                cluster::run_command(&mut cmd, &format!("`{command}`"), *timeout).await?;
+                run_shell(&Shell {
+                    command: command.clone(),
+                    timeout: *timeout,
+                })
+                .await?;
                 format!("`{command}`")
             }
         };
@@ -333,8 +396,30 @@ impl Timeline {
         Ok((name.clone(), format!("{name} promoted{followed}")))
     }
 
+    /// A planned switchover, asked of the orchestrator: the load follows the new primary
+    /// and the old one stays in the load as a standby.
+    async fn switchover(&self, target: Option<&str>) -> Result<(String, String)> {
+        let o = self
+            .orchestrator
+            .as_ref()
+            .ok_or_else(|| anyhow!("a switchover needs an orchestrator (`cluster up --ha`)"))?;
+        let from = self.primary_name().unwrap_or_default();
+        let to = self.limited(o.switchover(target)).await?;
+        let followed = match self.topology.switch_to(&to) {
+            Ok(_) => format!("; the load's writes go to {to} now"),
+            Err(why) => format!("; the load does not follow ({why})"),
+        };
+        Ok((
+            to.clone(),
+            format!(
+                "{} switched over from {from} to {to}{followed}",
+                o.decided_by()
+            ),
+        ))
+    }
+
     async fn link(&self, req: Request) -> Result<()> {
-        self.lab()?.links().send(&req).await.map(drop)
+        cluster::link(self.lab()?, &req).await
     }
 
     async fn limited<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -347,6 +432,17 @@ impl Timeline {
                 )
             })?
     }
+}
+
+/// Run an event's shell command (its process group ended after the timeout).
+async fn run_shell(sh: &Shell) -> Result<String> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&sh.command)
+        .stdin(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    cluster::run_command(&mut cmd, &format!("`{}`", sh.command), sh.timeout).await
 }
 
 /// Wait until the standbys stream from a new primary; record when they do (or why not), and
@@ -385,13 +481,14 @@ fn kind_of(action: &Action) -> &'static str {
         Action::CutLink(_) => "cut_link",
         Action::HealLink(_) => "heal_link",
         Action::SetLink { .. } => "set_link",
-        Action::Kill(_) => "kill",
+        Action::Kill { .. } => "kill",
         Action::Promote(_) => "promote",
         Action::Rejoin(_) => "rejoin",
         Action::SetSync { .. } => "set_sync",
         Action::SetSetting { .. } => "set_setting",
         Action::Rebuild(_) => "rebuild",
-        Action::Start(_) => "start",
+        Action::Start { .. } => "start",
+        Action::Switchover(_) => "switchover",
         Action::Exec { .. } => "exec",
     }
 }
@@ -403,14 +500,16 @@ pub fn target_of(action: &Action) -> String {
         | Action::ResumeLink(n)
         | Action::CutLink(n)
         | Action::HealLink(n)
-        | Action::Kill(n)
-        | Action::Start(n)
+        | Action::Kill { node: n, .. }
+        | Action::Start { node: n, .. }
         | Action::Rejoin(n)
         | Action::Rebuild(n)
         | Action::SetLink { node: n, .. }
         | Action::SetSetting { node: Some(n), .. }
-        | Action::Promote(Some(n)) => n.clone(),
+        | Action::Promote(Some(n))
+        | Action::Switchover(Some(n)) => n.clone(),
         Action::Promote(None)
+        | Action::Switchover(None)
         | Action::SetSync { .. }
         | Action::SetSetting { node: None, .. }
         | Action::Exec { .. } => String::new(),

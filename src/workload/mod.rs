@@ -88,10 +88,22 @@ pub enum Action {
         delay: Option<Duration>,
         rate: Option<u64>,
     },
-    Kill(String),
+    /// Kill a node: the lab's own way, or (`by`) a shell command (a `[cluster]`'s node:
+    /// `docker kill ...`, `kubectl delete pod --force ...`).
+    Kill {
+        node: String,
+        by: Option<Shell>,
+        /// What starts it again after the event's `for` (with `by`: its `undo` command).
+        undo_by: Option<Shell>,
+    },
     /// Start a node that was killed.
-    Start(String),
+    Start {
+        node: String,
+        by: Option<Shell>,
+    },
     Promote(Option<String>),
+    /// A planned switchover asked of the orchestrator (to the node named, if one is).
+    Switchover(Option<String>),
     Rejoin(String),
     /// A fresh base backup of the primary replaces the node's data (a lost slot).
     Rebuild(String),
@@ -115,6 +127,13 @@ pub enum Action {
     },
 }
 
+/// A shell command an event runs, ended (its whole process group) after `timeout`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shell {
+    pub command: String,
+    pub timeout: Duration,
+}
+
 /// How long an `exec` command may run unless its event says otherwise.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -127,6 +146,7 @@ pub const ACTIONS: &[&str] = &[
     "kill",
     "start",
     "promote",
+    "switchover",
     "rejoin",
     "rebuild",
     "set_sync",
@@ -342,9 +362,12 @@ impl Workload {
     /// A run with a kill or a promote tracks every write by a key in `pgbench_repl_keys`, so
     /// that it can tell which acknowledged writes a failover lost.
     pub fn tracks_keys(&self) -> bool {
-        self.events
-            .iter()
-            .any(|e| matches!(e.action, Action::Kill(_) | Action::Promote(_)))
+        self.events.iter().any(|e| {
+            matches!(
+                e.action,
+                Action::Kill { .. } | Action::Promote(_) | Action::Switchover(_)
+            )
+        })
     }
 
     /// The settings a run may change: to capture before it and put back after it.

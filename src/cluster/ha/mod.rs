@@ -8,6 +8,7 @@ mod autofailover;
 mod patroni;
 pub mod procs;
 pub mod settings;
+pub mod stall;
 pub mod watch;
 
 use super::osuser::OsUser;

@@ -21,13 +21,19 @@ impl Client {
         }
     }
 
-    /// Make sure there is a connection to `node`; on failure, back off.
-    pub(super) async fn ensure_conn(&mut self, node: usize) -> bool {
+    /// Make sure there is a connection to `node`; on failure, back off when `backoff` (the
+    /// primary, which nothing replaces). A standby that fails is skipped for a while by the
+    /// router, so a read goes at once to another standby (or the primary) instead of
+    /// sleeping: a pool's behaviour, not a client stuck on a dead replica.
+    pub(super) async fn ensure_conn(&mut self, node: usize, backoff: bool) -> bool {
         if self.conns[node].as_ref().is_some_and(|c| !c.is_closed()) {
             return true;
         }
         if self.try_connect(node).await {
             return true;
+        }
+        if !backoff {
+            return false;
         }
         // Back off, but come back at once when the roles change (a promotion: the node to
         // reach is another one now), so reconnecting adds nothing to a failover's measured time.
@@ -45,7 +51,7 @@ impl Client {
             .synchronous_commit
             .as_deref()
             .filter(|_| Some(node) == self.view.primary());
-        match self.view.nodes[node].endpoint.connect_wire(sync).await {
+        match self.view.connect_endpoint(node).connect_wire(sync).await {
             Ok(mut conn) => {
                 // Prepare what this client may run on this node now, not in its first
                 // transaction's latency. A failure here shows up again, as a measurement,

@@ -373,7 +373,8 @@ impl Client {
                 }
                 continue;
             };
-            if !self.ensure_conn(node).await {
+            let is_primary = Some(node) == self.view.primary();
+            if !self.ensure_conn(node, is_primary).await {
                 if self.stopped() {
                     return None;
                 }
@@ -384,7 +385,7 @@ impl Client {
             if ryw && Some(node) != primary && tx.target != Target::Primary {
                 if let (Some(lsn), Some(p)) = (self.last_commit_lsn, primary) {
                     node = self.fresh_node(node, p, lsn).await;
-                    if !self.ensure_conn(node).await {
+                    if !self.ensure_conn(node, node == p).await {
                         continue;
                     }
                 }

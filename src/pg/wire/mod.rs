@@ -93,8 +93,39 @@ pub struct WireConn {
 
 impl WireConn {
     /// Open a session (no timeout here: the caller bounds it).
+    /// Connect to the first of the config's hosts that answers (and, with
+    /// `target_session_attrs=read-write`, takes writes), as libpq does.
     pub async fn connect(config: &Config) -> Result<WireConn, WireError> {
-        let io = stream::open(config).await?;
+        let read_write = config.get_target_session_attrs()
+            == tokio_postgres::config::TargetSessionAttrs::ReadWrite;
+        let mut last = None;
+        for i in 0..stream::host_count(config).max(1) {
+            let mut conn = match Self::connect_host(config, i).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if !read_write {
+                return Ok(conn);
+            }
+            match conn.simple("SHOW transaction_read_only").await {
+                Ok(Some(v)) if v == "off" => return Ok(conn),
+                Ok(_) => {
+                    last = Some(WireError::Client(
+                        "the server is read-only and target_session_attrs=read-write asks for one that takes writes"
+                            .into(),
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| WireError::Client("no host to connect to".into())))
+    }
+
+    async fn connect_host(config: &Config, i: usize) -> Result<WireConn, WireError> {
+        let io = stream::open_host(config, i).await?;
         let mut conn = WireConn {
             io,
             rbuf: BytesMut::with_capacity(8192),

@@ -21,38 +21,32 @@ pub enum Stream {
     Tls(Box<tokio_native_tls::TlsStream<TcpStream>>),
 }
 
-/// Open the stream to the first of the config's hosts that answers.
-pub async fn open(config: &Config) -> Result<Stream, WireError> {
+/// How many hosts the config names (a multi-host string names several).
+pub fn host_count(config: &Config) -> usize {
+    config.get_hosts().len().max(config.get_hostaddrs().len())
+}
+
+/// Open the stream to the config's host `i`.
+pub async fn open_host(config: &Config, i: usize) -> Result<Stream, WireError> {
     let hosts = config.get_hosts();
     let ports = config.get_ports();
     let addrs = config.get_hostaddrs();
-    let count = hosts.len().max(addrs.len());
-    if count == 0 {
+    if host_count(config) == 0 {
         return Err(WireError::Client("no host to connect to".into()));
     }
-    let mut last = None;
-    for i in 0..count {
-        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-        let attempt = match (addrs.get(i), hosts.get(i)) {
-            (Some(ip), host) => tcp(config, &ip.to_string(), host, port).await,
-            (None, Some(Host::Tcp(name))) => {
-                tcp(config, name, Some(&Host::Tcp(name.clone())), port).await
-            }
-            #[cfg(unix)]
-            (None, Some(Host::Unix(dir))) => {
-                UnixStream::connect(dir.join(format!(".s.PGSQL.{port}")))
-                    .await
-                    .map(Stream::Unix)
-                    .map_err(WireError::from)
-            }
-            _ => Err(WireError::Client("unsupported host".into())),
-        };
-        match attempt {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
+    let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    match (addrs.get(i), hosts.get(i)) {
+        (Some(ip), host) => tcp(config, &ip.to_string(), host, port).await,
+        (None, Some(Host::Tcp(name))) => {
+            tcp(config, name, Some(&Host::Tcp(name.clone())), port).await
         }
+        #[cfg(unix)]
+        (None, Some(Host::Unix(dir))) => UnixStream::connect(dir.join(format!(".s.PGSQL.{port}")))
+            .await
+            .map(Stream::Unix)
+            .map_err(WireError::from),
+        _ => Err(WireError::Client("unsupported host".into())),
     }
-    Err(last.expect("at least one host was tried"))
 }
 
 async fn tcp(
