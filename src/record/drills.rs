@@ -60,8 +60,9 @@ pub struct Interruption {
 pub struct KeyCounts {
     /// Writes whose COMMIT succeeded.
     pub acknowledged: u64,
-    /// Acknowledged and missing on the primary after the run.
-    pub lost: u64,
+    /// Acknowledged and missing on the primary after the run (None: no primary answered
+    /// after the run, so nobody could say).
+    pub lost: Option<u64>,
     /// The time the lost writes cover (the RPO in seconds), with its ends.
     pub lost_span_s: Option<f64>,
     pub lost_first_s: Option<f64>,
@@ -125,8 +126,9 @@ pub struct Switchover {
     /// The longest time without a committed write from the start of the switchover until
     /// the first write committed on the new primary.
     pub write_gap_s: Option<f64>,
-    /// Acknowledged writes missing on the primary after the run (its keys).
-    pub lost: u64,
+    /// Acknowledged writes missing on the primary after the run (its keys; None: no
+    /// primary answered after the run).
+    pub lost: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -177,14 +179,55 @@ struct FailoverState {
     killed_done: f64,
 }
 
-/// A switchover as it is followed.
+/// The milliseconds of the run in which a write committed (one bit each: a day's run takes
+/// 11 MB, an hour's 450 kB), so a gap between commits can be measured after the fact, when
+/// samples arrived out of order and before the event that asks for it was recorded.
 #[derive(Debug, Default)]
-struct SwitchoverState {
-    out: Switchover,
-    /// The last committed write so far (from the start on), and the longest gap.
-    last_write: Option<f64>,
-    longest_gap: f64,
-    done: bool,
+struct WriteTimes {
+    bits: Vec<u64>,
+}
+
+impl WriteTimes {
+    fn set(&mut self, t_s: f64) {
+        if !(0.0..86_400.0 * 7.0).contains(&t_s) {
+            return;
+        }
+        let ms = (t_s * 1000.0) as usize;
+        if self.bits.len() <= ms / 64 {
+            self.bits.resize(ms / 64 + 1, 0);
+        }
+        self.bits[ms / 64] |= 1 << (ms % 64);
+    }
+
+    fn has(&self, ms: usize) -> bool {
+        self.bits
+            .get(ms / 64)
+            .is_some_and(|w| w & (1 << (ms % 64)) != 0)
+    }
+
+    fn last_ms(&self) -> usize {
+        self.bits.len() * 64
+    }
+
+    /// The longest time without a commit, from the last commit at or before `from_s` to the
+    /// first at or after `until_s` (None when there is no commit after `until_s`).
+    fn longest_gap(&self, from_s: f64, until_s: f64) -> Option<f64> {
+        let from = (from_s.max(0.0) * 1000.0) as usize;
+        let until = (until_s.max(0.0) * 1000.0) as usize;
+        let start = (0..=from.min(self.last_ms()))
+            .rev()
+            .find(|ms| self.has(*ms))
+            .unwrap_or(from);
+        let end = (until..self.last_ms()).find(|ms| self.has(*ms))?;
+        let (mut prev, mut longest) = (start, 0);
+        for ms in start..=end {
+            if self.has(ms) {
+                longest = longest.max(ms - prev);
+                prev = ms;
+            }
+        }
+        Some(longest as f64 / 1000.0)
+    }
 }
 
 /// The tracker.
@@ -196,9 +239,8 @@ pub struct DrillTracker {
     primary: String,
     outages: IndexMap<String, Outage>,
     failover: Option<FailoverState>,
-    switchover: Option<SwitchoverState>,
-    /// The last committed write of the run (a switchover's gap starts from it).
-    last_write: Option<f64>,
+    switchover: Option<Switchover>,
+    commits: WriteTimes,
     writes_via_access: bool,
     split: Option<(SplitBrainSeen, IndexMap<String, u64>)>,
     milestones: Vec<Milestone>,
@@ -220,7 +262,7 @@ impl DrillTracker {
             outages: IndexMap::new(),
             failover: None,
             switchover: None,
-            last_write: None,
+            commits: WriteTimes::default(),
             writes_via_access: false,
             split: None,
             milestones: Vec::new(),
@@ -317,38 +359,14 @@ impl DrillTracker {
     }
 
     fn switchover(&mut self, to: &str, began: f64, took: f64) {
-        self.switchover = Some(SwitchoverState {
-            out: Switchover {
-                from: self.primary.clone(),
-                to: to.to_string(),
-                started_s: round3(began),
-                took_s: round3(took),
-                ..Default::default()
-            },
-            last_write: self.last_write,
+        self.switchover = Some(Switchover {
+            from: self.primary.clone(),
+            to: to.to_string(),
+            started_s: round3(began),
+            took_s: round3(took),
             ..Default::default()
         });
         self.milestone("switchover", to, began, Some(took));
-    }
-
-    /// A committed write during a switchover: the gaps between writes until the first on
-    /// the new primary once the orchestrator said it was done.
-    fn follow_switchover(&mut self, end_s: f64, on: &str) {
-        let Some(s) = self.switchover.as_mut().filter(|s| !s.done) else {
-            return;
-        };
-        if end_s < s.out.started_s {
-            return;
-        }
-        if let Some(last) = s.last_write {
-            s.longest_gap = s.longest_gap.max(end_s - last);
-        }
-        s.last_write = Some(end_s);
-        let settled = s.out.started_s + s.out.took_s;
-        if end_s >= settled && (on == s.out.to || self.writes_via_access) {
-            s.done = true;
-            s.out.write_gap_s = Some(round3(s.longest_gap));
-        }
     }
 
     fn promoted(&mut self, node: &str, began: f64, took: f64) {
@@ -374,9 +392,9 @@ impl DrillTracker {
     pub fn on_tx(&mut self, end_s: f64, tx: usize, node: usize, outcome: Outcome) {
         let write = self.writes.get(tx).copied().unwrap_or(false);
         if write && outcome == Outcome::Ok {
-            let on = self.nodes.get(node).cloned().unwrap_or_default();
-            self.follow_switchover(end_s, &on);
-            self.last_write = Some(self.last_write.map_or(end_s, |l| l.max(end_s)));
+            // After the orchestrator says the switchover is done, a commit is on the new
+            // primary (the old one has been demoted).
+            self.commits.set(end_s);
         }
         let via_access = self.writes_via_access;
         let Some(f) = self.failover.as_mut() else {
@@ -499,7 +517,13 @@ impl DrillTracker {
         }
         // Stable: steps at the same millisecond stay in the order they happened.
         timeline.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-        let switchover = self.switchover.as_ref().map(|s| s.out.clone());
+        let switchover = self.switchover.as_ref().map(|s| Switchover {
+            write_gap_s: self
+                .commits
+                .longest_gap(s.started_s, s.started_s + s.took_s)
+                .map(round3),
+            ..s.clone()
+        });
         Drills {
             interruption,
             failover,

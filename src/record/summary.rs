@@ -480,6 +480,7 @@ mod tests {
             warmup: std::time::Duration::ZERO,
             lag_alert: None,
             steps: None,
+            writes_via_access: false,
         })
         .into_run();
         run.measured_s = 2.0;

@@ -56,6 +56,7 @@ fn recorder(origin: Instant, warmup: Duration) -> Recorder {
         warmup,
         lag_alert: None,
         steps: None,
+        writes_via_access: false,
     })
 }
 

@@ -76,7 +76,7 @@ pub fn drills_markdown(s: &RunSummary) -> String {
             format!("{:.2} s later", sw.took_s),
             secs(sw.write_gap_s),
             sw.to,
-            sw.lost
+            lost_text(sw.lost)
         );
     }
     if !d.timeline.is_empty() {
@@ -124,6 +124,11 @@ pub fn drills_markdown(s: &RunSummary) -> String {
     md
 }
 
+fn lost_text(lost: Option<u64>) -> String {
+    lost.map(|l| l.to_string())
+        .unwrap_or_else(|| "an unknown number of (no primary answered after the run)".into())
+}
+
 /// The failover in words: who decided, the RTO and its parts beside the orchestrator's
 /// timeouts, the RPO; or why no promotion happened.
 fn failover_md(f: &crate::record::drills::Failover) -> String {
@@ -165,7 +170,7 @@ fn failover_md(f: &crate::record::drills::Failover) -> String {
         secs(f.detection_s),
         secs(f.promotion_s),
         secs(f.reconnect_s),
-        f.keys.lost,
+        lost_text(f.keys.lost),
         f.keys
             .lost_span_s
             .map(|s| format!(", covering {s:.2} s of writes"))

@@ -391,6 +391,28 @@ fn words(md: &mut String, s: &RunSummary) {
             bytes_text(w.bytes_per_tx),
         );
     }
+    if let Some(f) = &s.drills.failover {
+        let by = f.decided_by.as_deref().unwrap_or("nobody");
+        let line = match (&f.promoted, f.rto_s) {
+            (Some(p), Some(rto)) => format!(
+                "- {} was killed at {:.1} s; {p} took over ({by} decided) and writes were back {rto:.1} s after the kill; {} acknowledged writes were lost.",
+                f.killed,
+                f.killed_at_s,
+                f.keys.lost.map(|l| l.to_string()).unwrap_or_else(|| "an unknown number of".into())
+            ),
+            (Some(p), None) => format!(
+                "- {} was killed at {:.1} s; {p} was promoted ({by}) but no write committed on it before the run ended.",
+                f.killed, f.killed_at_s
+            ),
+            (None, _) => format!(
+                "- {} was killed at {:.1} s and **no node was promoted** ({by}){}: writes had no primary until the end of the run.",
+                f.killed,
+                f.killed_at_s,
+                f.waited_s.map(|w| format!(" in the {w:.0} s the run waited")).unwrap_or_default()
+            ),
+        };
+        let _ = writeln!(md, "{line}");
+    }
     for (name, st) in &s.standbys {
         let down = if st.down_samples > 0 {
             format!(

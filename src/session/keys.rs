@@ -41,14 +41,17 @@ pub async fn read(conn: &Conn) -> Result<HashSet<(i32, i64)>> {
 /// What the keys say: acknowledged writes missing (lost) and the time they cover, and which
 /// writes of unknown outcome committed after all.
 pub fn count(log: &[KeyOutcome], present: &HashSet<(i32, i64)>) -> KeyCounts {
-    let mut c = KeyCounts::default();
+    let mut c = KeyCounts {
+        lost: Some(0),
+        ..Default::default()
+    };
     let mut lost_times: Vec<f64> = Vec::new();
     for k in log {
         let there = present.contains(&(k.client as i32, k.seq));
         if k.acknowledged {
             c.acknowledged += 1;
             if !there {
-                c.lost += 1;
+                c.lost = c.lost.map(|l| l + 1);
                 lost_times.push(k.t_s);
             }
         } else if k.unknown {
@@ -65,6 +68,16 @@ pub fn count(log: &[KeyOutcome], present: &HashSet<(i32, i64)>) -> KeyCounts {
         c.lost_last_s = Some((last * 1000.0).round() / 1000.0);
     }
     c
+}
+
+/// What the log alone says when no primary can be asked which keys it holds: the writes
+/// acknowledged and unknown, and nothing about which were lost.
+pub fn count_unread(log: &[KeyOutcome]) -> KeyCounts {
+    KeyCounts {
+        acknowledged: log.iter().filter(|k| k.acknowledged).count() as u64,
+        unknown: log.iter().filter(|k| !k.acknowledged && k.unknown).count() as u64,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +107,7 @@ mod tests {
         ];
         let present: HashSet<(i32, i64)> = [(1, 1), (2, 1), (1, 3)].into_iter().collect();
         let c = count(&log, &present);
-        assert_eq!((c.acknowledged, c.lost), (4, 2));
+        assert_eq!((c.acknowledged, c.lost), (4, Some(2)));
         assert_eq!(c.lost_span_s, Some(1.5));
         assert_eq!((c.unknown, c.unknown_committed), (2, 1));
     }

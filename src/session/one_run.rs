@@ -202,21 +202,25 @@ impl Session<'_> {
         let primary = view.primary().map(|p| view.nodes[p].endpoint.clone());
         self.who_decided(plan, &mut summary);
         let drilled = summary.drills.failover.is_some() || summary.drills.switchover.is_some();
-        if let (true, true, Some(p)) = (plan.tracks_keys(), drilled, &primary) {
-            match async { keys::read(&p.connect(None).await?).await }.await {
-                Ok(present) => {
-                    let counts = keys::count(&recorded.keys, &present);
-                    if let Some(s) = summary.drills.switchover.as_mut() {
-                        s.lost = counts.lost;
-                    }
-                    if let Some(f) = summary.drills.failover.as_mut() {
-                        f.keys = counts;
-                    }
+        if plan.tracks_keys() && drilled {
+            let read = match &primary {
+                Some(p) => async { keys::read(&p.connect(None).await?).await }
+                    .await
+                    .map_err(|e| format!("on {}: {e:#}", p.name)),
+                None => Err("no node is the primary".to_string()),
+            };
+            let counts = match read {
+                Ok(present) => keys::count(&recorded.keys, &present),
+                Err(why) => {
+                    eprintln!("warning: the drill's keys could not be read ({why}): what was lost is unknown");
+                    keys::count_unread(&recorded.keys)
                 }
-                Err(e) => eprintln!(
-                    "warning: the drill's keys could not be read on {}: {e:#}",
-                    p.name
-                ),
+            };
+            if let Some(s) = summary.drills.switchover.as_mut() {
+                s.lost = counts.lost;
+            }
+            if let Some(f) = summary.drills.failover.as_mut() {
+                f.keys = counts;
             }
         }
         if plan.verify && interrupted.is_none() {

@@ -184,3 +184,72 @@ async fn a_second_primary_is_seen_and_its_writes_counted() {
     assert_eq!(sb.wal_bytes_since["primary"], 800);
     assert_eq!(sb.wal_bytes_since["standby1"], 300);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_orchestrated_failover_through_a_proxy_counts_the_first_write_wherever_it_lands() {
+    let mut d = tracker().writes_via_access(true);
+    d.on_sample(0.5, &sample("primary", 100, vec![]));
+    d.on_event(2.0, &ev("kill", "primary", 5)); // dead at 2.005
+    d.on_tx(2.003, 0, 0, Outcome::Ok); // committed before the kill took effect: not it
+    d.on_tx(3.0, 0, 0, Outcome::Failed);
+    // Through the proxy a write commits at 9.0 on the new primary, counted against node 0:
+    // the run sees the promotion at 9.2 (its record says it began at 7.0).
+    d.on_tx(9.0, 0, 0, Outcome::Ok);
+    d.on_event(7.0, &ev("promote", "standby1", 2200));
+    let f = d.summary(12.0).failover.unwrap();
+    assert_eq!(f.rto_s, Some(7.0));
+    assert_eq!(f.detection_s, Some(5.0));
+    assert_eq!(
+        f.promotion_s,
+        Some(2.0),
+        "the promotion was over by the first write"
+    );
+    assert_eq!(f.reconnect_s, Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_promotion_seen_without_a_record_has_no_detection_and_no_promotion_splits() {
+    let mut d = tracker().writes_via_access(true);
+    d.on_event(1.0, &ev("kill", "primary", 10));
+    d.on_event(6.0, &ev("promotion_seen", "standby2", 0));
+    d.on_tx(6.5, 0, 2, Outcome::Ok);
+    let f = d.summary(10.0).failover.unwrap();
+    assert_eq!(f.promoted.as_deref(), Some("standby2"));
+    assert_eq!((f.detection_s, f.promotion_s), (None, None));
+    assert_eq!(f.rto_s, Some(5.5));
+    assert_eq!(f.reconnect_s, Some(0.5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_promotion_keeps_the_reason_and_reports_no_rto() {
+    let mut d = tracker();
+    d.on_event(1.0, &ev("kill", "primary", 10));
+    d.on_tx(3.0, 0, 0, Outcome::Failed);
+    let mut why = ev("no_promotion", "primary", 19_000);
+    why.detail = "the monitor promoted no standby: standby1 unhealthy".into();
+    d.on_event(1.01, &why);
+    let f = d.summary(20.0).failover.unwrap();
+    assert_eq!(f.promoted, None);
+    assert_eq!(f.rto_s, None);
+    assert_eq!(f.waited_s, Some(19.0));
+    assert!(f.no_promotion_reason.unwrap().contains("unhealthy"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_switchover_measures_the_longest_write_gap_from_commits_out_of_order() {
+    let mut d = tracker();
+    d.on_sample(0.5, &sample("primary", 100, vec![]));
+    // Writes every 10 ms until 5.0, nothing until 7.3, then every 10 ms again; the samples
+    // arrive out of order and before the switchover's event (recorded when it is done).
+    let mut ends: Vec<f64> = (0..=500).map(|i| i as f64 * 0.01).collect();
+    ends.extend((0..100).map(|i| 7.3 + i as f64 * 0.01));
+    ends.reverse();
+    for e in ends {
+        d.on_tx(e, 0, 0, Outcome::Ok);
+    }
+    d.on_event(4.5, &ev("switchover", "standby1", 2500)); // began 4.5, done at 7.0
+    let s = d.summary(9.0).switchover.unwrap();
+    assert_eq!((s.from.as_str(), s.to.as_str()), ("primary", "standby1"));
+    assert_eq!(s.write_gap_s, Some(2.3));
+    assert_eq!(s.took_s, 2.5);
+}
