@@ -32,6 +32,21 @@ log_line_prefix = '%m [%p] %q%a '
 log_connections = off
 ";
 
+/// The lab's common settings as (name, value) pairs, values unquoted: for an orchestrator
+/// that writes postgresql.conf itself (Patroni takes them in its configuration).
+pub fn common_settings() -> Vec<(String, String)> {
+    COMMON
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            Some((
+                k.trim().to_string(),
+                v.trim().trim_matches('\'').to_string(),
+            ))
+        })
+        .collect()
+}
+
 /// Write the node's include file for the role it has in `state`.
 pub fn write_node_conf(lab: &Lab, state: &LabState, node: &NodeState) -> Result<()> {
     let mut text =

@@ -5,6 +5,9 @@
 //! Each stack is a file of its own behind the functions here.
 
 mod autofailover;
+mod etcd;
+mod haproxy;
+mod http;
 mod patroni;
 pub mod procs;
 pub mod settings;

@@ -1,58 +1,642 @@
-//! The Patroni lab: etcd, one Patroni per node, HAProxy in front.
+//! The Patroni lab: etcd, one Patroni per node (it runs initdb, pg_basebackup, promotion,
+//! pg_rewind), and HAProxy in front with a write port (/primary) and a read port (/replica).
+//!
+//! Each Patroni gets its configuration as JSON (which YAML reads) in a 0600 file under the
+//! lab: SCRAM for every role with the lab's password, pg_hba with scram-sha-256 only (unix
+//! socket in the lab's `sock` directory, 127.0.0.1), its REST API on 127.0.0.1 with basic
+//! credentials for anything that changes state. Patroni starts with a clean environment and
+//! TZ=UTC, so the times in its log are the tool's clock.
 
-use super::OrchestratorView;
-use crate::cluster::osuser::OsUser;
+use super::http;
+use super::procs::{self, Agent};
+use super::{etcd, haproxy, OrchestratedNode, OrchestratorView};
+use crate::cluster::osuser::{self, OsUser};
+use crate::cluster::serverconf::common_settings;
 use crate::cluster::state::LabState;
-use crate::cluster::Lab;
-use anyhow::{bail, Result};
+use crate::cluster::{node, Lab};
+use crate::pg::Endpoint;
+use anyhow::{anyhow, bail, Context, Result};
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-pub async fn create(_lab: &Lab, _state: &mut LabState, _user: Option<&OsUser>) -> Result<()> {
-    bail!("patroni: not built yet")
+/// The REST API's user for requests that change state (POST /switchover, PATCH /config).
+const REST_USER: &str = "pgbench-repl";
+
+/// Settings Patroni keeps in etcd for the whole cluster, and the defaults it applies.
+const DCS_DEFAULTS: &[(&str, &str)] = &[
+    ("ttl", "30"),
+    ("loop_wait", "10"),
+    ("retry_timeout", "10"),
+    ("maximum_lag_on_failover", "1048576"),
+    ("synchronous_mode", "false"),
+];
+
+/// Server settings that must be the same on every node: Patroni keeps them in etcd.
+const CLUSTER_WIDE: &[&str] = &[
+    "max_connections",
+    "max_wal_senders",
+    "max_replication_slots",
+    "wal_level",
+    "wal_keep_size",
+    "hot_standby",
+];
+
+fn config_dir(lab: &Lab) -> PathBuf {
+    lab.dir.join("patroni")
 }
-pub async fn start_all(_lab: &Lab, _state: &mut LabState) -> Result<()> {
-    bail!("patroni: not built yet")
+
+fn config_file(lab: &Lab, name: &str) -> PathBuf {
+    config_dir(lab).join(format!("{name}.yml"))
 }
-pub async fn stop_all(_lab: &Lab, _state: &LabState) -> Result<()> {
-    bail!("patroni: not built yet")
+
+fn rest_port(state: &LabState, name: &str) -> u16 {
+    let base = state
+        .ha
+        .as_ref()
+        .and_then(|h| h.rest_port_base)
+        .unwrap_or_default();
+    let i = state.nodes.iter().position(|n| n.name == name).unwrap_or(0);
+    base + i as u16
 }
-pub async fn apply_settings(_lab: &Lab, _state: &LabState) -> Result<()> {
-    bail!("patroni: not built yet")
+
+fn rest_ports(state: &LabState) -> Vec<(String, u16)> {
+    state
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), rest_port(state, &n.name)))
+        .collect()
 }
-pub async fn kill_node(_lab: &Lab, _state: &LabState, _name: &str) -> Result<()> {
-    bail!("patroni: not built yet")
+
+/// A setting from `--ha-setting` as Patroni's JSON takes it.
+fn dcs_value(native: &str) -> Value {
+    match native {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        n => n
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(n.to_string())),
+    }
 }
-pub async fn start_node(_lab: &Lab, _state: &LabState, _name: &str) -> Result<()> {
-    bail!("patroni: not built yet")
+
+/// The lab's `--ha-setting`s for Patroni's DCS configuration.
+fn dcs_settings(state: &LabState) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if let Some(ha) = &state.ha {
+        for (name, shown) in &ha.settings {
+            if let Some(native) = super::settings::native(ha.kind, name, shown) {
+                out.insert(name.clone(), dcs_value(&native));
+            }
+        }
+    }
+    out
 }
-pub async fn stop_node(_lab: &Lab, _state: &LabState, _name: &str) -> Result<()> {
-    bail!("patroni: not built yet")
+
+/// One node's Patroni configuration.
+fn node_config(lab: &Lab, state: &LabState, name: &str, password: &str) -> Value {
+    let n = state.node(name).expect("a node of the lab");
+    let (mut local, mut shared) = (serde_json::Map::new(), serde_json::Map::new());
+    for (k, v) in common_settings() {
+        if matches!(k.as_str(), "listen_addresses" | "unix_socket_directories") {
+            continue;
+        }
+        let target = if CLUSTER_WIDE.contains(&k.as_str()) {
+            &mut shared
+        } else {
+            &mut local
+        };
+        target.insert(k, Value::String(v));
+    }
+    shared.insert("wal_log_hints".into(), json!("on"));
+    local.insert(
+        "unix_socket_directories".into(),
+        json!(lab.socket_dir().display().to_string()),
+    );
+    local.insert("password_encryption".into(), json!("scram-sha-256"));
+    let mut dcs = dcs_settings(state);
+    dcs.insert(
+        "postgresql".into(),
+        json!({"use_pg_rewind": true, "use_slots": true, "parameters": shared}),
+    );
+    let rest = rest_port(state, name);
+    let etcd = state
+        .ha
+        .as_ref()
+        .map(|h| h.service_port)
+        .unwrap_or_default();
+    json!({
+        "scope": "pgbench-repl",
+        "namespace": "/service/",
+        "name": name,
+        "log": {"level": "INFO"},
+        "restapi": {
+            "listen": format!("127.0.0.1:{rest}"),
+            "connect_address": format!("127.0.0.1:{rest}"),
+            "authentication": {"username": REST_USER, "password": password},
+        },
+        "etcd3": {"hosts": format!("127.0.0.1:{etcd}")},
+        "bootstrap": {
+            "dcs": dcs,
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums",
+                       {"auth-host": "scram-sha-256"}, {"auth-local": "scram-sha-256"}],
+        },
+        "postgresql": {
+            "listen": format!("127.0.0.1:{}", n.port),
+            "connect_address": format!("127.0.0.1:{}", n.port),
+            "data_dir": lab.data_dir(name).display().to_string(),
+            "bin_dir": state.bindir.display().to_string(),
+            "pgpass": config_dir(lab).join(format!("{name}.pgpass")).display().to_string(),
+            "authentication": {
+                "superuser": {"username": state.user, "password": password},
+                "replication": {"username": "replicator", "password": password},
+                "rewind": {"username": "rewinder", "password": password},
+            },
+            "parameters": local,
+            "pg_hba": [
+                "local all all scram-sha-256",
+                "local replication all scram-sha-256",
+                "host replication replicator 127.0.0.1/32 scram-sha-256",
+                "host all all 127.0.0.1/32 scram-sha-256",
+            ],
+        },
+    })
 }
-pub fn agent_running(_lab: &Lab, _name: &str) -> bool {
-    false
+
+fn write_config(lab: &Lab, state: &LabState, name: &str, user: Option<&OsUser>) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let password = lab.password()?;
+    let text = serde_json::to_string_pretty(&node_config(lab, state, name, &password))?;
+    let path = config_file(lab, name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    osuser::chown(&path, user)
 }
-pub async fn view(_lab: &Lab, _state: &LabState) -> OrchestratorView {
-    unimplemented!()
+
+fn run_agent(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
+    let user = node::os_user(state)?;
+    let program = super::which("patroni").unwrap_or_else(|| "patroni".into());
+    let mut env = procs::base_env(lab, &state.bindir);
+    env.push(("TZ".into(), "UTC".into()));
+    procs::spawn(
+        lab,
+        user.as_ref(),
+        &Agent {
+            name,
+            program: &program,
+            args: vec![config_file(lab, name).display().to_string()],
+            env,
+        },
+    )?;
+    Ok(())
 }
-pub async fn switchover(_lab: &Lab, _state: &LabState, _target: Option<&str>) -> Result<String> {
-    bail!("patroni: not built yet")
+
+/// etcd, then the first node alone (it bootstraps and takes the leader key), then the
+/// others (each a base backup of the leader), then HAProxy.
+pub async fn create(lab: &Lab, state: &mut LabState, user: Option<&OsUser>) -> Result<()> {
+    let sock = lab.socket_dir();
+    if sock.join(".s.PGSQL.65535").as_os_str().len() > 100 {
+        return Err(crate::error::usage(format!(
+            "the lab directory {} is too deep for a unix socket path (at most about 100 \
+             characters): choose a shorter --dir",
+            lab.dir.display()
+        )));
+    }
+    for d in ["run", "home", "sock", "patroni"] {
+        let dir = lab.dir.join(d);
+        std::fs::create_dir_all(&dir)?;
+        osuser::chown(&dir, user)?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for d in ["sock", "patroni"] {
+        std::fs::set_permissions(lab.dir.join(d), std::fs::Permissions::from_mode(0o700))?;
+    }
+    for n in &state.nodes {
+        write_config(lab, state, &n.name, user)?;
+    }
+    etcd::start(lab, state).await?;
+    let first = state.nodes[0].name.clone();
+    run_agent(lab, state, &first)?;
+    let log = procs::log_file(lab, &first);
+    procs::wait_until(
+        "the first Patroni node did not become the leader",
+        &log,
+        Duration::from_secs(120),
+        || async { writer(lab, state).await.as_deref() == Some(first.as_str()) },
+    )
+    .await?;
+    for n in state.nodes[1..].to_vec() {
+        run_agent(lab, state, &n.name)?;
+    }
+    haproxy::start(lab, state).await?;
+    wait_formed(lab, state, Duration::from_secs(180)).await
 }
-pub fn access(
-    _lab: &Lab,
-    _state: &LabState,
-) -> Result<(Option<crate::pg::Endpoint>, Option<crate::pg::Endpoint>)> {
-    bail!("patroni: not built yet")
+
+/// A leader that takes writes, and every node whose Patroni runs streaming from it.
+async fn wait_formed(lab: &Lab, state: &LabState, limit: Duration) -> Result<()> {
+    let log = procs::log_file(lab, "etcd");
+    let want: Vec<String> = state
+        .nodes
+        .iter()
+        .filter(|n| agent_running(lab, &n.name))
+        .map(|n| n.name.clone())
+        .collect();
+    let result = procs::wait_until(
+        "the Patroni cluster did not settle",
+        &log,
+        limit,
+        || async {
+            let Some(leader) = writer(lab, state).await else {
+                return false;
+            };
+            let streaming = streaming_from(state, &leader).await;
+            want.iter().all(|w| *w == leader || streaming.contains(w))
+        },
+    )
+    .await;
+    if result.is_err() {
+        let v = view(lab, state).await;
+        let seen: Vec<String> = v
+            .nodes
+            .iter()
+            .map(|n| format!("{} {} {}", n.name, n.role, n.state))
+            .collect();
+        return result.with_context(|| format!("Patroni's /cluster says: {}", seen.join("; ")));
+    }
+    Ok(())
 }
-pub async fn writer(_lab: &Lab, _state: &LabState) -> Option<String> {
-    None
+
+/// The standbys that stream from `leader`, by its own `GET /patroni`.
+async fn streaming_from(state: &LabState, leader: &str) -> Vec<String> {
+    let Ok(r) = http::get(rest_port(state, leader), "/patroni").await else {
+        return Vec::new();
+    };
+    let Ok(doc) = r.json() else { return Vec::new() };
+    doc["replication"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["state"] == "streaming")
+                .filter_map(|r| r["application_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
+
+pub async fn start_all(lab: &Lab, state: &mut LabState) -> Result<()> {
+    etcd::start(lab, state).await?;
+    let mut order: Vec<String> = state.nodes.iter().map(|n| n.name.clone()).collect();
+    order.sort_by_key(|n| *n != state.primary().name);
+    for name in order {
+        start_node(lab, state, &name).await?;
+    }
+    haproxy::start(lab, state).await?;
+    wait_formed(lab, state, Duration::from_secs(120)).await?;
+    apply_settings(lab, state).await
+}
+
+pub async fn stop_all(lab: &Lab, state: &LabState) -> Result<()> {
+    let mut failures = Vec::new();
+    if let Err(e) = haproxy::stop(lab).await {
+        failures.push(format!("haproxy: {e:#}"));
+    }
+    for n in &state.nodes {
+        if let Err(e) = stop_node(lab, state, &n.name).await {
+            failures.push(format!("{}: {e:#}", n.name));
+        }
+    }
+    if let Err(e) = etcd::stop(lab).await {
+        failures.push(format!("etcd: {e:#}"));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "some processes did not stop:\n{}",
+            failures.join("\n")
+        ))
+    }
+}
+
+/// PATCH /config with the lab's `--ha-setting`s (Patroni applies them at its next loop).
+pub async fn apply_settings(lab: &Lab, state: &LabState) -> Result<()> {
+    let settings = dcs_settings(state);
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let password = lab.password()?;
+    let mut last = None;
+    for (_, port) in rest_ports(state) {
+        match http::request(
+            port,
+            "PATCH",
+            "/config",
+            Some(&Value::Object(settings.clone())),
+            Some((REST_USER, &password)),
+            Duration::from_secs(5),
+        )
+        .await
+        {
+            Ok(r) if r.status == 200 => return Ok(()),
+            Ok(r) => {
+                last = Some(anyhow!(
+                    "Patroni refused the settings ({}): {}",
+                    r.status,
+                    r.body.trim()
+                ))
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no Patroni answered")))
+}
+
+pub fn agent_running(lab: &Lab, name: &str) -> bool {
+    procs::running(lab, name, "patroni").is_some()
+}
+
+pub async fn start_node(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
+    if !agent_running(lab, name) {
+        let user = node::os_user(state)?;
+        write_config(lab, state, name, user.as_ref())?;
+        run_agent(lab, state, name)?;
+    }
+    Ok(())
+}
+
+/// SIGTERM to Patroni: it stops its PostgreSQL and releases the leader key.
+pub async fn stop_node(lab: &Lab, _state: &LabState, name: &str) -> Result<()> {
+    procs::stop(
+        lab,
+        name,
+        "patroni",
+        nix::sys::signal::Signal::SIGTERM,
+        Duration::from_secs(90),
+    )
+    .await?;
+    if let Some(pid) = node::running_pid(&lab.data_dir(name)) {
+        kill_postmaster(pid);
+    }
+    Ok(())
+}
+
+/// The postmaster is not Patroni's child (it runs in a session of its own): both die.
+pub async fn kill_node(lab: &Lab, _state: &LabState, name: &str) -> Result<()> {
+    procs::kill_group(lab, name, "patroni");
+    if let Some(pid) = node::running_pid(&lab.data_dir(name)) {
+        kill_postmaster(pid);
+    }
+    Ok(())
+}
+
+/// SIGKILL a postmaster and its backends (its process group when it leads one).
+fn kill_postmaster(pid: i32) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::{getpgid, Pid};
+    let p = Pid::from_raw(pid);
+    if getpgid(Some(p)).ok() == Some(p) {
+        let _ = killpg(p, Signal::SIGKILL);
+    } else {
+        let _ = kill(p, Signal::SIGKILL);
+    }
+}
+
+/// `GET /cluster` from the first node's REST API that answers.
+async fn cluster_doc(state: &LabState) -> Result<Value> {
+    let mut last = None;
+    for (_, port) in rest_ports(state) {
+        match http::get(port, "/cluster").await.and_then(|r| r.json()) {
+            Ok(doc) => return Ok(doc),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no Patroni REST API answers")))
+}
+
+/// The leader by /cluster, once its own /primary check passes (it takes writes).
+pub async fn writer(_lab: &Lab, state: &LabState) -> Option<String> {
+    let doc = cluster_doc(state).await.ok()?;
+    let leader = doc["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["role"] == "leader" || m["role"] == "master")?["name"]
+        .as_str()?
+        .to_string();
+    let port = rest_port(state, &leader);
+    let ok = http::get(port, "/primary").await.ok()?.status == 200;
+    ok.then_some(leader)
+}
+
+pub async fn view(lab: &Lab, state: &LabState) -> OrchestratorView {
+    let ha = state.ha.as_ref();
+    let mut v = OrchestratorView {
+        kind: super::HaKind::Patroni,
+        settings: IndexMap::new(),
+        primary: None,
+        nodes: Vec::new(),
+        connect: vec![
+            format!(
+                "writes: 127.0.0.1:{} (HAProxy, /primary)",
+                ha.and_then(|h| h.write_port).unwrap_or_default()
+            ),
+            format!(
+                "reads: 127.0.0.1:{} (HAProxy, /replica)",
+                ha.and_then(|h| h.read_port).unwrap_or_default()
+            ),
+        ],
+        error: None,
+    };
+    match cluster_doc(state).await {
+        Ok(doc) => {
+            for m in doc["members"].as_array().into_iter().flatten() {
+                let name = m["name"].as_str().unwrap_or("?").to_string();
+                let role = m["role"].as_str().unwrap_or("?").to_string();
+                if role == "leader" || role == "master" {
+                    v.primary = Some(name.clone());
+                }
+                v.nodes.push(OrchestratedNode {
+                    agent_running: agent_running(lab, &name),
+                    state: m["state"].as_str().unwrap_or("?").to_string(),
+                    healthy: None,
+                    timeline: m["timeline"].as_i64(),
+                    lsn: m["lag"].as_i64().map(|l| format!("lag {l} B")),
+                    role,
+                    name,
+                });
+            }
+        }
+        Err(e) => v.error = Some(format!("{e:#}")),
+    }
+    v.settings = settings_in_force(state).await;
+    v
+}
+
+/// `GET /config`, with Patroni's defaults where a setting is not set.
+async fn settings_in_force(state: &LabState) -> IndexMap<String, String> {
+    let mut doc = Value::Null;
+    for (_, port) in rest_ports(state) {
+        if let Ok(d) = http::get(port, "/config").await.and_then(|r| r.json()) {
+            doc = d;
+            break;
+        }
+    }
+    DCS_DEFAULTS
+        .iter()
+        .map(|(name, default)| {
+            let raw = match &doc[*name] {
+                Value::Null => default.to_string(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let shown = match *name {
+                "ttl" | "loop_wait" | "retry_timeout" => format!("{raw}s"),
+                _ => raw,
+            };
+            (name.to_string(), shown)
+        })
+        .collect()
+}
+
+/// POST /switchover to the leader's REST API; Patroni answers once it is done.
+pub async fn switchover(lab: &Lab, state: &LabState, target: Option<&str>) -> Result<String> {
+    let leader = writer(lab, state).await.ok_or_else(|| {
+        anyhow!("Patroni has no leader that takes writes: nothing to switch over from")
+    })?;
+    let mut body = json!({"leader": leader});
+    if let Some(t) = target {
+        body["candidate"] = json!(t);
+    }
+    let password = lab.password()?;
+    let r = http::request(
+        rest_port(state, &leader),
+        "POST",
+        "/switchover",
+        Some(&body),
+        Some((REST_USER, &password)),
+        Duration::from_secs(90),
+    )
+    .await?;
+    if r.status != 200 {
+        bail!(
+            "Patroni refused the switchover ({}): {}",
+            r.status,
+            r.body.trim()
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(w) = writer(lab, state).await.filter(|w| *w != leader) {
+            return Ok(w);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "Patroni said \"{}\", yet no other node took writes",
+                r.body.trim()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The writes go to HAProxy's write port, the reads to its read port.
+pub fn access(lab: &Lab, state: &LabState) -> Result<(Option<Endpoint>, Option<Endpoint>)> {
+    let ha = state
+        .ha
+        .as_ref()
+        .ok_or_else(|| anyhow!("not a Patroni lab"))?;
+    let endpoint = |name: &str, port: Option<u16>| -> Result<Option<Endpoint>> {
+        Ok(match port {
+            Some(p) => Some(Endpoint {
+                name: name.into(),
+                config: lab.conn(state, p)?.config(Duration::from_secs(2)),
+            }),
+            None => None,
+        })
+    };
+    Ok((
+        endpoint("HAProxy writes", ha.write_port)?,
+        endpoint("HAProxy reads", ha.read_port)?,
+    ))
+}
+
+/// When `node` began its promotion, by its Patroni's log: the line in which it promoted
+/// itself to leader (the leader key won), at or after `since`.
 pub async fn promotion_began(
-    _lab: &Lab,
+    lab: &Lab,
     _state: &LabState,
-    _node: &str,
-    _since: std::time::SystemTime,
-) -> Option<std::time::SystemTime> {
-    None
+    node: &str,
+    since: SystemTime,
+) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(procs::log_file(lab, node)).ok()?;
+    text.lines()
+        .filter(|l| l.contains("promoted self to leader"))
+        .filter_map(log_time)
+        .find(|t| *t >= since)
 }
-pub async fn why_not(_lab: &Lab, _state: &LabState, _killed: &str) -> String {
-    String::new()
+
+/// The time at the start of a Patroni log line (`2026-12-04 15:30:01,123 INFO: ...`, UTC).
+fn log_time(line: &str) -> Option<SystemTime> {
+    let stamp = line.get(..23)?;
+    let t = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S,%3f").ok()?;
+    let ms = t.and_utc().timestamp_millis();
+    Some(std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).ok()?))
+}
+
+/// Each survivor's last word in its log that is not the routine "no action" line, and what
+/// /cluster says of it.
+pub async fn why_not(lab: &Lab, state: &LabState, killed: &str) -> String {
+    let v = view(lab, state).await;
+    let mut parts = Vec::new();
+    for n in state.nodes.iter().filter(|n| n.name != killed) {
+        let seen = v
+            .nodes
+            .iter()
+            .find(|m| m.name == n.name)
+            .map(|m| format!("{} {}", m.role, m.state))
+            .unwrap_or_else(|| "not in /cluster".into());
+        let text = std::fs::read_to_string(procs::log_file(lab, &n.name)).unwrap_or_default();
+        let said = text
+            .lines()
+            .rev()
+            .find(|l| {
+                (l.contains(" INFO: ") || l.contains(" WARNING: ")) && !l.contains("no action")
+            })
+            .map(|l| l.get(24..).unwrap_or(l).to_string())
+            .unwrap_or_else(|| "nothing".into());
+        parts.push(format!("{} ({seen}) last said: {said}", n.name));
+    }
+    format!("Patroni promoted no replica: {}", parts.join("; "))
+}
+
+/// `node` streams from the leader again (the leader's GET /patroni says so).
+pub async fn rejoined(lab: &Lab, state: &LabState, node: &str) -> bool {
+    match writer(lab, state).await {
+        Some(leader) if leader != node => streaming_from(state, &leader)
+            .await
+            .iter()
+            .any(|s| s == node),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patroni_log_times_are_utc() {
+        let t = super::log_time(
+            "2026-12-04 15:30:01,250 INFO: promoted self to leader by acquiring session lock",
+        )
+        .unwrap();
+        let s = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert_eq!(s, 1_796_398_201_250);
+        assert!(super::log_time("garbage").is_none());
+    }
 }

@@ -101,18 +101,16 @@ impl Orchestrator for LabOrchestrator {
         let Ok(state) = self.lab.state() else {
             return false;
         };
-        let v = super::view(&self.lab, &state).await;
-        v.primary.as_deref().is_some_and(|p| p != node)
-            && v.nodes.iter().any(|n| {
-                n.name == node
-                    && match self.kind {
-                        HaKind::PgAutoFailover => n.role == "secondary" && n.state == "secondary",
-                        HaKind::Patroni => {
-                            n.state == "streaming"
-                                || n.state == "running" && n.healthy == Some(true)
-                        }
-                    }
-            })
+        match self.kind {
+            HaKind::PgAutoFailover => {
+                let v = super::view(&self.lab, &state).await;
+                v.primary.as_deref().is_some_and(|p| p != node)
+                    && v.nodes
+                        .iter()
+                        .any(|n| n.name == node && n.role == "secondary" && n.state == "secondary")
+            }
+            HaKind::Patroni => patroni::rejoined(&self.lab, &state, node).await,
+        }
     }
 
     async fn settings(&self) -> IndexMap<String, String> {
