@@ -128,3 +128,73 @@ async fn unknown_node_is_exit_2() {
         );
     }
 }
+
+/// `cluster up` with these arguments in a fresh directory: exit 2, the message, and no lab.
+fn refused_up(extra: &[&str], env_path: Option<&str>) -> String {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("lab");
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["cluster", "up", "--dir", dir.to_str().unwrap()])
+        .args(["--port", &free_port_block().to_string()])
+        .args(extra);
+    if let Some(p) = env_path {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+    assert!(!dir.exists(), "{extra:?} left {}", dir.display());
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn orchestrator_input_is_checked_before_the_lab_is_touched() {
+    let err = refused_up(&["--ha", "repmgr"], None);
+    assert!(
+        err.contains("'repmgr'") && err.contains("pg_auto_failover") && err.contains("patroni"),
+        "{err}"
+    );
+    let err = refused_up(
+        &["--ha", "pg_auto_failover", "--ha-setting", "ttl=10s"],
+        None,
+    );
+    assert!(
+        err.contains("no such setting") && err.contains("node_considered_unhealthy_timeout"),
+        "{err}"
+    );
+    let err = refused_up(&["--ha", "patroni", "--ha-setting", "ttl=ten"], None);
+    assert!(err.contains("ttl=ten") && err.contains("expected"), "{err}");
+    let err = refused_up(&["--ha", "patroni", "--ha-setting", "ttl=5s"], None);
+    assert!(
+        err.contains("loop_wait + 2 x retry_timeout <= ttl"),
+        "{err}"
+    );
+    let err = refused_up(
+        &["--ha", "patroni", "--ha-setting", "maximum_lag_on_failover"],
+        None,
+    );
+    assert!(err.contains("NAME=VALUE"), "{err}");
+    let err = refused_up(&["--ha-setting", "ttl=10s"], None);
+    assert!(err.contains("needs --ha"), "{err}");
+    let err = refused_up(&["--ha", "patroni", "--link-delay", "5ms"], None);
+    assert!(err.contains("--link-delay"), "{err}");
+}
+
+#[test]
+fn a_missing_orchestrator_package_is_named() {
+    // A PATH without the orchestrators (the server binaries are found in their own
+    // directory).
+    let empty = temp_dir();
+    let path = empty.path().to_str().unwrap();
+    let err = refused_up(&["--ha", "pg_auto_failover"], Some(path));
+    assert!(
+        err.contains("apt-get install pg-auto-failover-cli"),
+        "{err}"
+    );
+    let err = refused_up(&["--ha", "patroni"], Some(path));
+    assert!(
+        err.contains("apt-get install patroni") && err.contains("apt-get install etcd-server"),
+        "{err}"
+    );
+}

@@ -388,8 +388,9 @@ impl DrillTracker {
         self.milestone("promotion", node, began, Some(took));
     }
 
-    /// A finished transaction: `end_s` when it ended.
-    pub fn on_tx(&mut self, end_s: f64, tx: usize, node: usize, outcome: Outcome) {
+    /// A finished transaction: `sent_s` when it was sent (its first try began), `end_s` when
+    /// it ended.
+    pub fn on_tx(&mut self, sent_s: f64, end_s: f64, tx: usize, node: usize, outcome: Outcome) {
         let write = self.writes.get(tx).copied().unwrap_or(false);
         if write && outcome == Outcome::Ok {
             // After the orchestrator says the switchover is done, a commit is on the new
@@ -412,10 +413,12 @@ impl DrillTracker {
             }
         }
         let promoted = f.out.promoted.as_deref();
-        // Through an access endpoint, a write committed after the kill is on the new primary
-        // (the old one is dead), whether or not the run has seen the promotion yet.
+        // Through an access endpoint, a write sent after the kill had done its work committed
+        // on the new primary (the old one was dead), whether or not the run has seen the
+        // promotion yet. (One sent before may have committed on the old primary an instant
+        // before it died, its answer read after.)
         let on_new_primary = if via_access {
-            end_s >= f.killed_done
+            sent_s >= f.killed_done
         } else {
             promoted == Some(on) && f.promoted_at.is_some_and(|p| end_s >= p)
         };

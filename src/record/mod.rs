@@ -54,6 +54,7 @@ pub async fn drive(
     if recorder.interval_worth_closing(now, Duration::from_millis(50)) {
         recorder.close_interval(now, sink)?;
     }
+    recorder.settle_drills(now);
     sink.checkpoint(recorder.run())?;
     sink.finish()?;
     Ok(recorder.into_run())

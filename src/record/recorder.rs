@@ -110,6 +110,12 @@ impl Recorder {
         self.run
     }
 
+    /// The drills as of `now`: what arrived after the last interval closed (a watch's
+    /// verdict recorded as the run ends) counts too.
+    pub fn settle_drills(&mut self, now: Instant) {
+        self.run.drills = self.drills.summary(self.t_s(now));
+    }
+
     fn t_s(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.origin).as_secs_f64()
     }
@@ -168,7 +174,10 @@ impl Recorder {
             step.take_tx(&s);
         }
         let end_s = self.t_s(s.started) + s.latency_us as f64 / 1e6;
-        self.drills.on_tx(end_s, i, s.node as usize, s.outcome);
+        // When it was sent: the intended start plus the schedule lag (open model).
+        let sent_s = self.t_s(s.started) + s.schedule_lag_us.unwrap_or(0) as f64 / 1e6;
+        self.drills
+            .on_tx(sent_s, end_s, i, s.node as usize, s.outcome);
         if let Some(seq) = s.key {
             self.run.keys.push(KeyOutcome {
                 client: s.client,

@@ -69,11 +69,11 @@ pub fn drills_markdown(s: &RunSummary) -> String {
     if let Some(sw) = &d.switchover {
         let _ = writeln!(
             md,
-            "\n## Switchover\n\nAt {:.2} s the orchestrator was asked to switch over from {} to {}; it said it was done {}. Writes stopped for at most **{}** (the longest time without a committed write until the first on {}); **{} acknowledged writes lost**.",
+            "\n## Switchover\n\nAt {:.2} s the orchestrator was asked to switch over from {} to {}; it said it was done {:.2} s later. Writes stopped for at most **{}** (the longest time without a committed write until the first on {}); **{} acknowledged writes lost**.",
             sw.started_s,
             sw.from,
             sw.to,
-            format!("{:.2} s later", sw.took_s),
+            sw.took_s,
             secs(sw.write_gap_s),
             sw.to,
             lost_text(sw.lost)

@@ -97,7 +97,7 @@ impl Watch {
     /// began by the orchestrator's record (or, with none, from when it was seen).
     async fn promoted(&self, node: &str, killed_wall: SystemTime) {
         let seen = Instant::now();
-        let began = self.orchestrator.promotion_began(node, killed_wall).await;
+        let began = self.record_of(node, killed_wall).await;
         let followed = match self.topology.promote(node) {
             Ok(_) => "the load's writes go there now".to_string(),
             Err(why) => format!("the load does not follow ({why})"),
@@ -121,6 +121,21 @@ impl Watch {
                     .await;
             }
         }
+    }
+
+    /// The orchestrator's record of when the promotion began; a record written a moment
+    /// after the node takes writes (Patroni logs through a queue) is waited for, up to 3 s.
+    async fn record_of(&self, node: &str, since: SystemTime) -> Option<SystemTime> {
+        if self.orchestrator.decided_by() == "observed" {
+            return None;
+        }
+        for _ in 0..20 {
+            if let Some(t) = self.orchestrator.promotion_began(node, since).await {
+                return Some(t);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        None
     }
 
     /// `node` was started again after a failover: wait until the orchestrator has it

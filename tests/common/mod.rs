@@ -41,13 +41,14 @@ pub fn temp_dir() -> tempfile::TempDir {
 
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(0);
 
-/// A base port whose block (base..base+9 and base+10..base+19) is free now.
+/// A base port whose block is free now: the nodes at base.., their links (or an
+/// orchestrator's services) at base+10.., an orchestrator's REST APIs at base+20...
 pub fn free_port_block() -> u16 {
     let seed = (std::process::id() as u16).wrapping_mul(7919) % 1000;
     loop {
         let n = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed);
         let base = 20000 + ((seed + n * 37) % 1000) * 40;
-        if (base..base + 20).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+        if (base..base + 30).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return base;
         }
     }

@@ -131,11 +131,11 @@ pub fn check_installed(kind: HaKind, bindir: &Path) -> Result<()> {
     )))
 }
 
-/// A program on PATH (or in /usr/sbin, where Debian puts haproxy).
+/// A program on PATH (or in /usr/sbin, where Debian puts haproxy, not on a user's PATH).
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into()])
+        .chain(["/usr/sbin".into()])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
 }

@@ -233,7 +233,7 @@ pub async fn create(lab: &Lab, state: &mut LabState, user: Option<&OsUser>) -> R
         || async { writer(lab, state).await.as_deref() == Some(first.as_str()) },
     )
     .await?;
-    for n in state.nodes[1..].to_vec() {
+    for n in &state.nodes[1..] {
         run_agent(lab, state, &n.name)?;
     }
     haproxy::start(lab, state).await?;

@@ -160,7 +160,7 @@ fn format_bytes(b: u64) -> String {
         (1 << 10, "kiB"),
     ];
     for (size, unit) in UNITS {
-        if b >= size && b % size == 0 {
+        if b >= size && b.is_multiple_of(size) {
             return format!("{}{unit}", b / size);
         }
     }

@@ -126,15 +126,15 @@ async fn a_failover_gives_rto_and_its_parts() {
     let mut d = tracker();
     d.on_sample(0.5, &sample("primary", 100, vec![]));
     d.on_event(2.1, &ev("kill", "primary", 100)); // the crash at 2.1
-    d.on_tx(2.5, 1, 1, Outcome::Ok); // a read on standby1 while there is no primary
-    d.on_tx(2.6, 0, 0, Outcome::Failed); // a write that found no primary
+    d.on_tx(2.5, 2.5, 1, 1, Outcome::Ok); // a read on standby1 while there is no primary
+    d.on_tx(2.6, 2.6, 0, 0, Outcome::Failed); // a write that found no primary
     d.on_event(4.1, &ev("promote", "standby1", 900)); // detection 2.0, promotion 0.9: done at 5.0
-    d.on_tx(4.8, 0, 1, Outcome::Ok); // before the promotion ended: not the first write
+    d.on_tx(4.8, 4.8, 0, 1, Outcome::Ok); // before the promotion ended: not the first write
     let mut after = sample("standby1", 200, vec![]);
     after.timeline = Some(2);
     d.on_sample(5.1, &after);
-    d.on_tx(5.3, 0, 1, Outcome::Ok);
-    d.on_tx(5.4, 0, 1, Outcome::Ok);
+    d.on_tx(5.3, 5.3, 0, 1, Outcome::Ok);
+    d.on_tx(5.4, 5.4, 0, 1, Outcome::Ok);
     d.on_event(8.0, &ev("rejoin", "primary", 1500));
     d.on_event(10.0, &ev("promote", "primary", 800));
     let s = d.summary(12.0);
@@ -190,11 +190,12 @@ async fn an_orchestrated_failover_through_a_proxy_counts_the_first_write_whereve
     let mut d = tracker().writes_via_access(true);
     d.on_sample(0.5, &sample("primary", 100, vec![]));
     d.on_event(2.0, &ev("kill", "primary", 5)); // dead at 2.005
-    d.on_tx(2.003, 0, 0, Outcome::Ok); // committed before the kill took effect: not it
-    d.on_tx(3.0, 0, 0, Outcome::Failed);
+    d.on_tx(2.001, 2.003, 0, 0, Outcome::Ok); // sent before the kill took effect: not it
+    d.on_tx(1.9, 2.2, 0, 0, Outcome::Ok); // its answer read after the kill: not it either
+    d.on_tx(3.0, 3.0, 0, 0, Outcome::Failed);
     // Through the proxy a write commits at 9.0 on the new primary, counted against node 0:
     // the run sees the promotion at 9.2 (its record says it began at 7.0).
-    d.on_tx(9.0, 0, 0, Outcome::Ok);
+    d.on_tx(9.0, 9.0, 0, 0, Outcome::Ok);
     d.on_event(7.0, &ev("promote", "standby1", 2200));
     let f = d.summary(12.0).failover.unwrap();
     assert_eq!(f.rto_s, Some(7.0));
@@ -212,7 +213,7 @@ async fn a_promotion_seen_without_a_record_has_no_detection_and_no_promotion_spl
     let mut d = tracker().writes_via_access(true);
     d.on_event(1.0, &ev("kill", "primary", 10));
     d.on_event(6.0, &ev("promotion_seen", "standby2", 0));
-    d.on_tx(6.5, 0, 2, Outcome::Ok);
+    d.on_tx(6.5, 6.5, 0, 2, Outcome::Ok);
     let f = d.summary(10.0).failover.unwrap();
     assert_eq!(f.promoted.as_deref(), Some("standby2"));
     assert_eq!((f.detection_s, f.promotion_s), (None, None));
@@ -224,7 +225,7 @@ async fn a_promotion_seen_without_a_record_has_no_detection_and_no_promotion_spl
 async fn no_promotion_keeps_the_reason_and_reports_no_rto() {
     let mut d = tracker();
     d.on_event(1.0, &ev("kill", "primary", 10));
-    d.on_tx(3.0, 0, 0, Outcome::Failed);
+    d.on_tx(3.0, 3.0, 0, 0, Outcome::Failed);
     let mut why = ev("no_promotion", "primary", 19_000);
     why.detail = "the monitor promoted no standby: standby1 unhealthy".into();
     d.on_event(1.01, &why);
@@ -245,7 +246,7 @@ async fn a_switchover_measures_the_longest_write_gap_from_commits_out_of_order()
     ends.extend((0..100).map(|i| 7.3 + i as f64 * 0.01));
     ends.reverse();
     for e in ends {
-        d.on_tx(e, 0, 0, Outcome::Ok);
+        d.on_tx(e, e, 0, 0, Outcome::Ok);
     }
     d.on_event(4.5, &ev("switchover", "standby1", 2500)); // began 4.5, done at 7.0
     let s = d.summary(9.0).switchover.unwrap();
