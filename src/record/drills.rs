@@ -514,6 +514,16 @@ impl DrillTracker {
             out
         });
         let mut timeline = self.milestones.clone();
+        // The promotion's step as long as `promotion_s` says (cut short by a first write
+        // through a proxy).
+        if let Some(f) = &failover {
+            let step = timeline
+                .iter_mut()
+                .find(|m| m.what == "promotion" && f.promoted.as_deref() == Some(m.node.as_str()));
+            if let (Some(m), Some(p)) = (step, f.promotion_s) {
+                m.duration_s = Some(p);
+            }
+        }
         for m in &mut timeline {
             m.t_s = round3(m.t_s);
             m.duration_s = m.duration_s.map(round3);

@@ -197,7 +197,14 @@ async fn an_orchestrated_failover_through_a_proxy_counts_the_first_write_whereve
     // the run sees the promotion at 9.2 (its record says it began at 7.0).
     d.on_tx(9.0, 9.0, 0, 0, Outcome::Ok);
     d.on_event(7.0, &ev("promote", "standby1", 2200));
-    let f = d.summary(12.0).failover.unwrap();
+    let s = d.summary(12.0);
+    let f = s.failover.unwrap();
+    let step = s.timeline.iter().find(|m| m.what == "promotion").unwrap();
+    assert_eq!(
+        step.duration_s,
+        Some(2.0),
+        "the timeline agrees with promotion_s"
+    );
     assert_eq!(f.rto_s, Some(7.0));
     assert_eq!(f.detection_s, Some(5.0));
     assert_eq!(
