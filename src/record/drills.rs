@@ -523,6 +523,12 @@ impl DrillTracker {
             if let (Some(m), Some(p)) = (step, f.promotion_s) {
                 m.duration_s = Some(p);
             }
+            // A write through a proxy may come before the run knew which node took over.
+            if let Some(p) = &f.promoted {
+                for m in timeline.iter_mut().filter(|m| m.what == "first write") {
+                    m.node = p.clone();
+                }
+            }
         }
         for m in &mut timeline {
             m.t_s = round3(m.t_s);
