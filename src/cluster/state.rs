@@ -2,6 +2,7 @@
 
 pub use crate::pg::SyncMode;
 use anyhow::{Context, Result};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -48,7 +49,7 @@ pub struct LabState {
     pub database: String,
     /// Set when an orchestrator runs the nodes (`cluster up --ha`): it owns their roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ha: Option<super::ha::HaState>,
+    pub ha: Option<HaState>,
 }
 
 impl LabState {
@@ -86,4 +87,62 @@ impl LabState {
         std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
     }
+}
+
+/// Which orchestrator runs the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HaKind {
+    #[serde(rename = "pg_auto_failover")]
+    PgAutoFailover,
+    #[serde(rename = "patroni")]
+    Patroni,
+}
+
+impl HaKind {
+    /// `--ha` as typed.
+    pub fn parse(text: &str) -> Result<HaKind, String> {
+        match text {
+            "pg_auto_failover" | "pg-auto-failover" => Ok(HaKind::PgAutoFailover),
+            "patroni" => Ok(HaKind::Patroni),
+            other => Err(format!(
+                "'{other}' is not an orchestrator this lab runs: expected pg_auto_failover or patroni"
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            HaKind::PgAutoFailover => "pg_auto_failover",
+            HaKind::Patroni => "patroni",
+        }
+    }
+}
+
+impl std::fmt::Display for HaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the state file keeps of an orchestrated lab.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HaState {
+    pub kind: HaKind,
+    /// The `--ha-setting` values given (by name, as a person reads them); the others are the
+    /// orchestrator's defaults.
+    #[serde(default)]
+    pub settings: IndexMap<String, String>,
+    /// pg_auto_failover's monitor, or etcd's client port.
+    pub service_port: u16,
+    /// etcd's peer port (Patroni).
+    #[serde(default)]
+    pub peer_port: Option<u16>,
+    /// HAProxy's write and read ports (Patroni).
+    #[serde(default)]
+    pub write_port: Option<u16>,
+    #[serde(default)]
+    pub read_port: Option<u16>,
+    /// Node i's REST API (Patroni) listens on `rest_port_base + i`.
+    #[serde(default)]
+    pub rest_port_base: Option<u16>,
 }

@@ -26,7 +26,7 @@ pub async fn verify(workload: Option<&Path>, lab_dir: Option<&Path>, json: bool)
                 })
                 .collect()
         }
-        _ => lab_nodes(&Lab::locate(lab_dir))?,
+        _ => lab_nodes(&Lab::locate(lab_dir)).await?,
     };
     let report = consistency::verify(&nodes, Duration::from_secs(60)).await?;
     if json {
@@ -59,8 +59,11 @@ pub fn outcome(report: &VerifyReport) -> Result<()> {
 }
 
 /// The lab's running nodes, the primary first (a second primary of a split brain included).
-fn lab_nodes(lab: &Lab) -> Result<Vec<Endpoint>> {
-    let state = lab.state()?;
+async fn lab_nodes(lab: &Lab) -> Result<Vec<Endpoint>> {
+    let mut state = lab.state()?;
+    if state.ha.is_some() {
+        crate::cluster::ha::refresh_roles(lab, &mut state).await?;
+    }
     let primary = state.primary().name.clone();
     let mut names = vec![primary.clone()];
     names.extend(

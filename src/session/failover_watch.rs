@@ -3,12 +3,15 @@
 //! takes writes until a node does, moves the load there, and records the promotion with when
 //! it began by the orchestrator's own record. When the run ends first, it records that no
 //! promotion happened, how long it waited and the orchestrator's own account of why. A killed
-//! former primary that is started again is followed the same way until it streams.
+//! former primary that is started again is followed the same way until it streams. After
+//! the workload's own promote, the other standbys are followed until they stream from it.
 
 use crate::cluster::ha::watch::{Orchestrator, POLL};
+use crate::cluster::{self, Lab};
 use crate::messages::{EventRecord, Record};
 use crate::topology::Topology;
 use crate::units::format_duration;
+use anyhow::anyhow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -167,6 +170,34 @@ impl Watch {
         );
         self.event(started, "rejoin", &node, detail, None).await;
     }
+}
+
+/// Wait until the standbys stream from a new primary; record when they do (or why not), and
+/// give up when the run stops.
+pub async fn follow(lab: Lab, records: mpsc::Sender<Record>, mut stop: watch::Receiver<bool>) {
+    let began = Instant::now();
+    let result = tokio::select! {
+        r = cluster::wait_following(&lab) => r.map(|()| "every running standby streams from the new primary".to_string()),
+        _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
+    };
+    let took = began.elapsed();
+    let (detail, took) = match result {
+        Ok(d) => (format!("{d} ({})", format_duration(took)), Some(took)),
+        Err(e) => (
+            format!("failed after {}: {e:#}", format_duration(took)),
+            None,
+        ),
+    };
+    let _ = records
+        .send(Record::Event(EventRecord {
+            at: began,
+            kind: "standbys_follow".into(),
+            node: String::new(),
+            detail,
+            took,
+            undo: false,
+        }))
+        .await;
 }
 
 #[cfg(test)]

@@ -65,11 +65,22 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
         "info: serving http://{}/ (status page), /health/db and /metrics; Ctrl-C to stop",
         server.addr
     );
-    let topology = Arc::new(Topology::new(
+    // An orchestrator may know a standby by another name (pg_auto_failover's
+    // pgautofailover_standby_<id>) in pg_stat_replication and its slots.
+    let repl_names: Vec<String> = match lab.as_ref().map(|l| l.state()).transpose()? {
+        Some(state) => endpoints
+            .iter()
+            .map(|e| crate::cluster::ha::replication_name(&state, &e.name))
+            .collect(),
+        None => Vec::new(),
+    };
+    let topology = Arc::new(Topology::with_access(
         endpoints
             .iter()
             .map(|e| (e.name.clone(), e.clone()))
             .collect(),
+        repl_names,
+        Default::default(),
     ));
     let origin = Instant::now();
     let recorder = Recorder::new(RecorderSetup {
@@ -110,14 +121,22 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
     Ok(())
 }
 
-/// Follow the lab's roles as `cluster promote` and `rejoin` change them from another shell.
+/// Follow the lab's roles as `cluster promote` and `rejoin` change them from another shell,
+/// or as the orchestrator of an orchestrated lab changes them.
 async fn follow_lab(lab: Lab, topology: Arc<Topology>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let Ok(state) = lab.state() else { continue };
+        let Ok(mut state) = lab.state() else { continue };
+        if state.ha.is_some()
+            && crate::cluster::ha::refresh_roles(&lab, &mut state)
+                .await
+                .is_err()
+        {
+            continue;
+        }
         let view = topology.view();
         let primary = &state.primary().name;
         if view.primary().map(|p| view.name(p)) != Some(primary.as_str()) {

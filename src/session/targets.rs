@@ -175,7 +175,7 @@ pub fn check_event_targets(plan: &Workload, targets: &Targets) -> Result<()> {
         if let Some(why) = refused(&e.action, targets.lab.is_some(), ha) {
             return Err(usage(format!("event[{i}]: {why}")));
         }
-        let node = super::timeline::target_of(&e.action);
+        let node = e.action.target();
         if !node.is_empty() && !targets.endpoints.iter().any(|n| n.name == node) {
             match &targets.lab {
                 Some(lab) => {

@@ -3,7 +3,7 @@
 //! processes with timeouts, never on the load's threads; a role change goes to the topology,
 //! which every client and the sampler follow.
 
-use super::failover_watch::Watch;
+use super::failover_watch::{follow, Watch};
 use super::settings;
 use crate::cluster::ha::watch::Orchestrator;
 use crate::cluster::{self, Lab};
@@ -131,8 +131,8 @@ impl Timeline {
     }
 
     async fn record(&self, step: &Step, began: Instant, result: Result<(String, String)>) {
-        let node = target_of(&step.action);
-        self.record_kind(kind_of(&step.action), step.is_undo, began, result, node)
+        let node = step.action.target();
+        self.record_kind(step.action.kind(), step.is_undo, began, result, node)
             .await;
     }
 
@@ -230,7 +230,7 @@ impl Timeline {
 
     /// Do it: (the node it was about, what it did).
     async fn perform(&self, action: &Action) -> Result<(String, String)> {
-        let node = target_of(action);
+        let node = action.target();
         let detail = match action {
             Action::PauseLink(n) => {
                 self.link(Request::Pause { node: n.clone() }).await?;
@@ -443,75 +443,4 @@ async fn run_shell(sh: &Shell) -> Result<String> {
         .process_group(0)
         .kill_on_drop(true);
     cluster::run_command(&mut cmd, &format!("`{}`", sh.command), sh.timeout).await
-}
-
-/// Wait until the standbys stream from a new primary; record when they do (or why not), and
-/// give up when the run stops.
-async fn follow(lab: Lab, records: mpsc::Sender<Record>, mut stop: watch::Receiver<bool>) {
-    let began = Instant::now();
-    let result = tokio::select! {
-        r = cluster::wait_following(&lab) => r.map(|()| "every running standby streams from the new primary".to_string()),
-        _ = stop.wait_for(|s| *s) => Err(anyhow!("abandoned: the run stopped")),
-    };
-    let took = began.elapsed();
-    let (detail, took) = match result {
-        Ok(d) => (format!("{d} ({})", format_duration(took)), Some(took)),
-        Err(e) => (
-            format!("failed after {}: {e:#}", format_duration(took)),
-            None,
-        ),
-    };
-    let _ = records
-        .send(Record::Event(EventRecord {
-            at: began,
-            kind: "standbys_follow".into(),
-            node: String::new(),
-            detail,
-            took,
-            undo: false,
-        }))
-        .await;
-}
-
-/// The event kind for events.csv.
-fn kind_of(action: &Action) -> &'static str {
-    match action {
-        Action::PauseLink(_) => "pause_link",
-        Action::ResumeLink(_) => "resume_link",
-        Action::CutLink(_) => "cut_link",
-        Action::HealLink(_) => "heal_link",
-        Action::SetLink { .. } => "set_link",
-        Action::Kill { .. } => "kill",
-        Action::Promote(_) => "promote",
-        Action::Rejoin(_) => "rejoin",
-        Action::SetSync { .. } => "set_sync",
-        Action::SetSetting { .. } => "set_setting",
-        Action::Rebuild(_) => "rebuild",
-        Action::Start { .. } => "start",
-        Action::Switchover(_) => "switchover",
-        Action::Exec { .. } => "exec",
-    }
-}
-
-/// The node an action names (empty for a cluster-wide one or an unnamed promote).
-pub fn target_of(action: &Action) -> String {
-    match action {
-        Action::PauseLink(n)
-        | Action::ResumeLink(n)
-        | Action::CutLink(n)
-        | Action::HealLink(n)
-        | Action::Kill { node: n, .. }
-        | Action::Start { node: n, .. }
-        | Action::Rejoin(n)
-        | Action::Rebuild(n)
-        | Action::SetLink { node: n, .. }
-        | Action::SetSetting { node: Some(n), .. }
-        | Action::Promote(Some(n))
-        | Action::Switchover(Some(n)) => n.clone(),
-        Action::Promote(None)
-        | Action::Switchover(None)
-        | Action::SetSync { .. }
-        | Action::SetSetting { node: None, .. }
-        | Action::Exec { .. } => String::new(),
-    }
 }

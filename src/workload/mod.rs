@@ -1,8 +1,11 @@
 //! The plan of a run: a workload file checked and compiled into what the executor needs.
 
+mod action;
 pub mod generators;
 pub mod sql;
 pub mod value;
+
+pub use action::{Action, Shell, ACTIONS, EXEC_TIMEOUT};
 
 use crate::pg::SyncMode;
 use generators::Generator;
@@ -75,84 +78,6 @@ pub struct Group {
     /// the whole run.
     pub first_client_id: u32,
 }
-
-/// A drill action on the timeline.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    PauseLink(String),
-    ResumeLink(String),
-    CutLink(String),
-    HealLink(String),
-    SetLink {
-        node: String,
-        delay: Option<Duration>,
-        rate: Option<u64>,
-    },
-    /// Kill a node: the lab's own way, or (`by`) a shell command (a `[cluster]`'s node:
-    /// `docker kill ...`, `kubectl delete pod --force ...`).
-    Kill {
-        node: String,
-        by: Option<Shell>,
-        /// What starts it again after the event's `for` (with `by`: its `undo` command).
-        undo_by: Option<Shell>,
-    },
-    /// Start a node that was killed.
-    Start {
-        node: String,
-        by: Option<Shell>,
-    },
-    Promote(Option<String>),
-    /// A planned switchover asked of the orchestrator (to the node named, if one is).
-    Switchover(Option<String>),
-    Rejoin(String),
-    /// A fresh base backup of the primary replaces the node's data (a lost slot).
-    Rebuild(String),
-    /// synchronous_standby_names (the lab's sync mode) and/or synchronous_commit (ALTER
-    /// SYSTEM on the primary).
-    SetSync {
-        mode: Option<SyncMode>,
-        commit: Option<String>,
-    },
-    /// ALTER SYSTEM SET on a node (the primary when none is named); a restart when needed.
-    SetSetting {
-        node: Option<String>,
-        name: String,
-        value: String,
-    },
-    Exec {
-        command: String,
-        undo: Option<String>,
-        /// The command is ended (its whole process group) after this long.
-        timeout: Duration,
-    },
-}
-
-/// A shell command an event runs, ended (its whole process group) after `timeout`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Shell {
-    pub command: String,
-    pub timeout: Duration,
-}
-
-/// How long an `exec` command may run unless its event says otherwise.
-pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
-
-pub const ACTIONS: &[&str] = &[
-    "pause_link",
-    "resume_link",
-    "cut_link",
-    "heal_link",
-    "set_link",
-    "kill",
-    "start",
-    "promote",
-    "switchover",
-    "rejoin",
-    "rebuild",
-    "set_sync",
-    "set_setting",
-    "exec",
-];
 
 #[derive(Debug, Clone)]
 pub struct Event {

@@ -20,66 +20,10 @@ use super::Lab;
 use crate::error::usage;
 use anyhow::Result;
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::Path;
 
-/// Which orchestrator runs the lab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HaKind {
-    #[serde(rename = "pg_auto_failover")]
-    PgAutoFailover,
-    #[serde(rename = "patroni")]
-    Patroni,
-}
-
-impl HaKind {
-    /// `--ha` as typed.
-    pub fn parse(text: &str) -> Result<HaKind, String> {
-        match text {
-            "pg_auto_failover" | "pg-auto-failover" => Ok(HaKind::PgAutoFailover),
-            "patroni" => Ok(HaKind::Patroni),
-            other => Err(format!(
-                "'{other}' is not an orchestrator this lab runs: expected pg_auto_failover or patroni"
-            )),
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            HaKind::PgAutoFailover => "pg_auto_failover",
-            HaKind::Patroni => "patroni",
-        }
-    }
-}
-
-impl std::fmt::Display for HaKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What the state file keeps of an orchestrated lab.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HaState {
-    pub kind: HaKind,
-    /// The `--ha-setting` values given (by name, as a person reads them); the others are the
-    /// orchestrator's defaults.
-    #[serde(default)]
-    pub settings: IndexMap<String, String>,
-    /// pg_auto_failover's monitor, or etcd's client port.
-    pub service_port: u16,
-    /// etcd's peer port (Patroni).
-    #[serde(default)]
-    pub peer_port: Option<u16>,
-    /// HAProxy's write and read ports (Patroni).
-    #[serde(default)]
-    pub write_port: Option<u16>,
-    #[serde(default)]
-    pub read_port: Option<u16>,
-    /// Node i's REST API (Patroni) listens on `rest_port_base + i`.
-    #[serde(default)]
-    pub rest_port_base: Option<u16>,
-}
+pub use super::state::{HaKind, HaState};
 
 /// What `cluster up --ha` was asked for.
 #[derive(Debug, Clone)]
@@ -343,7 +287,8 @@ pub fn replication_name(state: &LabState, name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-/// `--ha-setting` names that a stack refuses at `cluster up` of an existing lab.
+/// `--ha-setting`s given to `cluster up` of an existing lab: they join (and replace) the
+/// ones it has, and are applied to the running orchestrator.
 pub fn merge_settings(state: &mut LabState, given: &IndexMap<String, String>) {
     if let Some(ha) = state.ha.as_mut() {
         for (k, v) in given {
