@@ -229,6 +229,9 @@ async fn pg_auto_failover_decides_the_failover_rejoins_switches_over_and_refuses
         "{}",
         orchestrator(&lab)
     );
+    // And `cluster verify` agrees, asked on its own.
+    let verify = lab.cli(&["cluster", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 
     // 2. A planned switchover loses nothing.
     let before = primary_now(&lab);

@@ -29,7 +29,18 @@ pub fn running_pid(data: &Path) -> Option<i32> {
     let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|c| c.trim() == "postgres")
         .unwrap_or(alive);
-    (alive && is_postgres).then_some(pid)
+    // A killed postmaster whose parent is gone may stay a zombie if nothing reaps it.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .next()
+                .map(|st| st == "Z" || st == "X")
+        })
+        .unwrap_or(false);
+    (alive && is_postgres && !zombie).then_some(pid)
 }
 
 /// How long pg_ctl may take to start or stop a node (its own -t is a little shorter).

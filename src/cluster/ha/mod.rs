@@ -245,6 +245,46 @@ pub async fn switchover(lab: &Lab, state: &LabState, target: Option<&str>) -> Re
     }
 }
 
+/// The directories an orchestrated lab adds (owned by the lab's OS user; `private` ones
+/// 0700), once the lab's unix socket path is known to fit.
+pub(crate) fn make_dirs(
+    lab: &Lab,
+    user: Option<&super::osuser::OsUser>,
+    dirs: &[&str],
+    private: &[&str],
+) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if lab.socket_dir().join(".s.PGSQL.65535").as_os_str().len() > 100 {
+        return Err(usage(format!(
+            "the lab directory {} is too deep for a unix socket path (at most about 100 \
+             characters): choose a shorter --dir",
+            lab.dir.display()
+        )));
+    }
+    for d in dirs.iter().chain(private) {
+        let dir = lab.dir.join(d);
+        std::fs::create_dir_all(&dir)?;
+        super::osuser::chown(&dir, user)?;
+    }
+    for d in private {
+        std::fs::set_permissions(lab.dir.join(d), std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+impl OrchestratorView {
+    /// Each node as the orchestrator sees it, in one line (for an error that says why the
+    /// lab did not settle).
+    pub fn seen(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{} {} / {}", n.name, n.role, n.state))
+            .collect();
+        format!("{} sees: {}", self.kind, nodes.join("; "))
+    }
+}
+
 /// The state's roles made to agree with the orchestrator's (the primary it names), saved.
 /// The orchestrator owns the roles; the state file only remembers the last answer.
 pub async fn refresh_roles(lab: &Lab, state: &mut LabState) -> Result<()> {

@@ -119,12 +119,49 @@ pub fn alive(pid: i32, expect: &str) -> bool {
         .contains(expect)
 }
 
-/// SIGKILL the agent's whole process group at once: nothing it runs gets to clean up.
-pub fn kill_group(lab: &Lab, name: &str, expect: &str) -> bool {
-    match running(lab, name, expect) {
-        Some(pid) => killpg(Pid::from_raw(pid), Signal::SIGKILL).is_ok(),
-        None => false,
+/// SIGKILL the agent's whole process group at once (nothing it runs gets to clean up) and
+/// wait until every process of it is gone; its group id, if it ran.
+pub async fn kill_group(lab: &Lab, name: &str, expect: &str) -> Option<i32> {
+    let pid = running(lab, name, expect)?;
+    killpg(Pid::from_raw(pid), Signal::SIGKILL).ok()?;
+    wait_group_gone(pid, Duration::from_secs(10)).await;
+    Some(pid)
+}
+
+/// Wait until no live process is left in process group `pgid` (zombies do not count: a
+/// killed node's processes may stay unreaped), up to `limit`. A SIGKILL is delivered
+/// asynchronously: until then a backend may still answer a COMMIT.
+pub async fn wait_group_gone(pgid: i32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Some process of group `pgid` runs (not a zombie), the leader included.
+fn group_alive(pgid: i32) -> bool {
+    if alive(pgid, "") {
+        return true;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .any(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // After the command's closing parenthesis: state, ppid, pgrp, ...
+            let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+            pgrp == Some(pgid) && !matches!(state, None | Some("Z") | Some("X"))
+        })
 }
 
 /// Ask the agent to stop (SIGTERM, or `signal`), wait up to `limit`, then SIGKILL its group.

@@ -6,7 +6,7 @@ use super::{
     start_monitor, wait_formed, MONITOR,
 };
 use crate::cluster::ha::procs;
-use crate::cluster::osuser::{self, OsUser};
+use crate::cluster::osuser::OsUser;
 use crate::cluster::serverconf::prepare_orchestrated_datadir;
 use crate::cluster::state::LabState;
 use crate::cluster::Lab;
@@ -16,31 +16,12 @@ use std::time::Duration;
 /// Monitor, then the first node (it becomes `single`, then the primary), then each standby
 /// (pg_autoctl base-backs it up from the primary); return once all are in their states.
 pub async fn create(lab: &Lab, state: &mut LabState, user: Option<&OsUser>) -> Result<()> {
-    let sock = lab.socket_dir();
-    if sock.join(".s.PGSQL.65535").as_os_str().len() > 100 {
-        return Err(crate::error::usage(format!(
-            "the lab directory {} is too deep for a unix socket path (at most about 100 \
-             characters): choose a shorter --dir",
-            lab.dir.display()
-        )));
-    }
-    for d in [
-        "xdg",
-        "xdg/config",
-        "xdg/data",
-        "xdg/run",
-        "run",
-        "home",
-        "sock",
-    ] {
-        let dir = lab.dir.join(d);
-        std::fs::create_dir_all(&dir)?;
-        osuser::chown(&dir, user)?;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    for d in ["xdg/run", "sock"] {
-        std::fs::set_permissions(lab.dir.join(d), std::fs::Permissions::from_mode(0o700))?;
-    }
+    crate::cluster::ha::make_dirs(
+        lab,
+        user,
+        &["xdg", "xdg/config", "xdg/data", "run", "home"],
+        &["xdg/run", "sock"],
+    )?;
     let port = state
         .ha
         .as_ref()

@@ -177,13 +177,8 @@ async fn wait_formed(lab: &Lab, state: &LabState, limit: Duration) -> Result<()>
     )
     .await;
     if result.is_err() {
-        let v = view(lab, state).await;
-        let seen: Vec<String> = v
-            .nodes
-            .iter()
-            .map(|n| format!("{} {} -> {}", n.name, n.role, n.state))
-            .collect();
-        return result.with_context(|| format!("the monitor sees: {}", seen.join("; ")));
+        let seen = view(lab, state).await.seen();
+        return result.with_context(|| seen);
     }
     Ok(())
 }
@@ -307,13 +302,14 @@ async fn stop_agent(lab: &Lab, state: &LabState, name: &str, data: &Path) -> Res
 }
 
 pub async fn kill_node(lab: &Lab, _state: &LabState, name: &str) -> Result<()> {
-    procs::kill_group(lab, name, "pg_autoctl");
+    procs::kill_group(lab, name, "pg_autoctl").await;
     // The postmaster is in the agent's process group; a second look for one that was not.
     if let Some(pid) = node::running_pid(&lab.data_dir(name)) {
-        let _ = nix::sys::signal::kill(
+        let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
         );
+        procs::wait_group_gone(pid, Duration::from_secs(10)).await;
     }
     Ok(())
 }

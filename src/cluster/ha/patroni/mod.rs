@@ -205,23 +205,7 @@ fn run_agent(lab: &Lab, state: &LabState, name: &str) -> Result<()> {
 /// etcd, then the first node alone (it bootstraps and takes the leader key), then the
 /// others (each a base backup of the leader), then HAProxy.
 pub async fn create(lab: &Lab, state: &mut LabState, user: Option<&OsUser>) -> Result<()> {
-    let sock = lab.socket_dir();
-    if sock.join(".s.PGSQL.65535").as_os_str().len() > 100 {
-        return Err(crate::error::usage(format!(
-            "the lab directory {} is too deep for a unix socket path (at most about 100 \
-             characters): choose a shorter --dir",
-            lab.dir.display()
-        )));
-    }
-    for d in ["run", "home", "sock", "patroni"] {
-        let dir = lab.dir.join(d);
-        std::fs::create_dir_all(&dir)?;
-        osuser::chown(&dir, user)?;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    for d in ["sock", "patroni"] {
-        std::fs::set_permissions(lab.dir.join(d), std::fs::Permissions::from_mode(0o700))?;
-    }
+    crate::cluster::ha::make_dirs(lab, user, &["run", "home"], &["sock", "patroni"])?;
     for n in &state.nodes {
         write_config(lab, state, &n.name, user)?;
     }
@@ -266,13 +250,8 @@ async fn wait_formed(lab: &Lab, state: &LabState, limit: Duration) -> Result<()>
     )
     .await;
     if result.is_err() {
-        let v = view(lab, state).await;
-        let seen: Vec<String> = v
-            .nodes
-            .iter()
-            .map(|n| format!("{} {} {}", n.name, n.role, n.state))
-            .collect();
-        return result.with_context(|| format!("Patroni's /cluster says: {}", seen.join("; ")));
+        let seen = view(lab, state).await.seen();
+        return result.with_context(|| seen);
     }
     Ok(())
 }
@@ -343,9 +322,10 @@ pub async fn stop_node(lab: &Lab, _state: &LabState, name: &str) -> Result<()> {
 
 /// The postmaster is not Patroni's child (it runs in a session of its own): both die.
 pub async fn kill_node(lab: &Lab, _state: &LabState, name: &str) -> Result<()> {
-    procs::kill_group(lab, name, "patroni");
+    procs::kill_group(lab, name, "patroni").await;
     if let Some(pid) = node::running_pid(&lab.data_dir(name)) {
         kill_postmaster(pid);
+        procs::wait_group_gone(pid, Duration::from_secs(10)).await;
     }
     Ok(())
 }
