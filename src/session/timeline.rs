@@ -234,11 +234,17 @@ impl Timeline {
         let detail = match action {
             Action::PauseLink(n) => {
                 self.link(Request::Pause { node: n.clone() }).await?;
-                "forwarding stopped, connections kept open".into()
+                match self.orchestrated() {
+                    true => "its WAL receiver stopped (SIGSTOP), its connection kept open".into(),
+                    false => "forwarding stopped, connections kept open".into(),
+                }
             }
             Action::ResumeLink(n) => {
                 self.link(Request::Resume { node: n.clone() }).await?;
-                "forwarding again".into()
+                match self.orchestrated() {
+                    true => "its WAL receiver goes on (SIGCONT)".into(),
+                    false => "forwarding again".into(),
+                }
             }
             Action::CutLink(n) => {
                 self.link(Request::Cut { node: n.clone() }).await?;
@@ -416,6 +422,14 @@ impl Timeline {
                 o.decided_by()
             ),
         ))
+    }
+
+    /// An orchestrated lab (its standbys stream without the link shaper).
+    fn orchestrated(&self) -> bool {
+        self.lab
+            .as_ref()
+            .and_then(|l| l.state().ok())
+            .is_some_and(|s| s.ha.is_some())
     }
 
     async fn link(&self, req: Request) -> Result<()> {
