@@ -216,7 +216,7 @@ async fn pg_auto_failover_decides_the_failover_rejoins_switches_over_and_refuses
     );
     let steps = steps(&s);
     assert!(
-        steps.contains(&"rejoin"),
+        steps.iter().any(|s| s == "rejoin"),
         "the old primary rejoined: {steps:?}"
     );
     assert_eq!(s["verify"]["consistent"], true, "{}", s["verify"]);
