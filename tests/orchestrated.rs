@@ -351,6 +351,15 @@ async fn pg_auto_failover_decides_the_failover_rejoins_switches_over_and_refuses
     assert!(f["waited_s"].is_number(), "{f}\n{events}\n{log}");
     assert!(f["rto_s"].is_null(), "no RTO the run did not see: {f}");
     assert!(num(f, "waited_s") >= 15.0, "{f}");
+    // Every write that failed after the kill counts, though the kill's own event reached the
+    // recorder after them.
+    let t = &s["transactions"]["place_order"];
+    assert_eq!(
+        f["writes_failed_during_outage"].as_u64(),
+        Some(t["failed"].as_u64().unwrap() + t["unknown"].as_u64().unwrap()),
+        "{f}\n{t}"
+    );
+    assert!(f["writes_failed_during_outage"].as_u64() > Some(0), "{f}");
     let why = f["no_promotion_reason"].as_str().unwrap();
     assert!(why.contains("promoted no standby"), "{why}");
     assert!(others.iter().all(|o| why.contains(o.as_str())), "{why}");

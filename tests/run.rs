@@ -263,6 +263,7 @@ async fn rate_400_for_5s_gives_2000_transactions() {
 name = "rate"
 [run]
 duration = "5s"
+warmup = "1s"
 [setup]
 sql = "CREATE TABLE r (id bigserial, at timestamptz)"
 [[load]]
@@ -277,6 +278,18 @@ sql = "INSERT INTO r (at) VALUES ($now)"
 "#,
     );
     let (s, _) = lab.run_ok(w.to_str().unwrap(), "rate", &[]);
+    // started_at and ended_at bound the load, warmup included.
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(s[k].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis() as f64
+            / 1000.0
+    };
+    let span = at("ended_at") - at("started_at");
+    assert!(
+        (span - 6.0).abs() < 0.25,
+        "ended_at - started_at = {span} s, the load ran 1 + 5 s"
+    );
     let done = s["transactions"]["tick"]["ok"].as_f64().unwrap()
         + s["transactions"]["tick"]["failed"].as_f64().unwrap();
     assert!(
@@ -288,7 +301,7 @@ sql = "INSERT INTO r (at) VALUES ($now)"
     let primary = lab.connect("primary").await;
     assert_eq!(
         count(&primary, "SELECT count(*) FROM r").await as f64,
-        s["transactions"]["tick"]["ok"].as_f64().unwrap()
+        s["transactions"]["tick"]["ok"].as_f64().unwrap() + s["warmup"]["ok"].as_f64().unwrap()
     );
 }
 

@@ -366,3 +366,32 @@ fn a_pipeline_of_dependent_statements_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn errors_found_once_the_nodes_are_known_name_the_file_the_line_and_the_key() {
+    // A [cluster] that points nowhere: the event's node is checked before anything connects.
+    let text = format!(
+        "{GOOD}\n[[event]]\nat = \"1s\"\naction = \"kill\"\ntarget = \"standby9\"\ncommand = \"true\"\n\n\
+         [cluster]\nprimary = \"host=127.0.0.1 port=1 user=x dbname=x\"\n"
+    );
+    let err = refused(&text);
+    assert!(
+        err.contains("bad.toml:15:") && err.contains("event[0].target") && err.contains("standby9"),
+        "{err}"
+    );
+    // A kill against a [cluster] needs a command: the same place, its own key.
+    let text = text
+        .replace("command = \"true\"\n", "")
+        .replace("standby9", "primary");
+    let err = refused(&text);
+    assert!(
+        err.contains("bad.toml:15:") && err.contains("event[0].action"),
+        "{err}"
+    );
+    // A [sweep]'s SLO is its own key, not [expect]'s.
+    let sweep = GOOD.replace("clients = 2", "clients = 2\nrate = 10")
+        + "\n[sweep]\ngroup = \"g\"\nrates = [10, 20]\nslo = { \"latency_ms.p99\" = \"about 5\" }\n";
+    let err = refused(&sweep);
+    assert!(err.contains("sweep.slo.\"latency_ms.p99\""), "{err}");
+    assert!(!err.contains("expect."), "{err}");
+}

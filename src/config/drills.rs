@@ -235,7 +235,12 @@ pub fn build_event(src: &Source, i: usize, e: &EventDef) -> Result<Event> {
             "a kill by command is undone after `for` by another: give undo = \"...\" (e.g. docker start ...)",
         ));
     }
-    Ok(Event { at, action, for_ })
+    Ok(Event {
+        at,
+        action,
+        for_,
+        origin: src.locate(e.action.span()),
+    })
 }
 
 /// An event's shell command (`command`, with `timeout`), when it has one.
@@ -272,8 +277,19 @@ fn shell(
 }
 
 pub fn build_expectation(src: &Source, path: &str, cond: &Spanned<String>) -> Result<Expectation> {
+    build_condition(src, "expect", path, cond)
+}
+
+/// A condition on a summary.json path (`[expect]`, `[sweep] slo`), its errors under the key
+/// it was written with (`expect."path"`, `sweep.slo."path"`).
+pub fn build_condition(
+    src: &Source,
+    section: &str,
+    path: &str,
+    cond: &Spanned<String>,
+) -> Result<Expectation> {
     Expectation::parse(path, cond.get_ref())
-        .map_err(|why| src.error_at(cond.span(), &format!("expect.\"{path}\""), why))
+        .map_err(|why| src.error_at(cond.span(), &format!("{section}.\"{path}\""), why))
 }
 
 /// A setting's name as ALTER SYSTEM takes it (letters, digits, underscores and dots).
@@ -377,7 +393,7 @@ pub fn build_sweep(
     let slo = d
         .slo
         .iter()
-        .map(|(path, cond)| build_expectation(src, path, cond))
+        .map(|(path, cond)| build_condition(src, "sweep.slo", path, cond))
         .collect::<Result<Vec<_>>>()?;
     Ok(Sweep {
         group,

@@ -58,6 +58,16 @@ impl Source {
         }
     }
 
+    /// Where a span is, for an error found later (once the lab is known): `file:line`, or the
+    /// file alone when `--set` rewrote it.
+    pub fn locate(&self, span: std::ops::Range<usize>) -> String {
+        if self.overridden.is_empty() {
+            format!("{}:{}", self.path.display(), self.line_of(span.start))
+        } else {
+            self.path.display().to_string()
+        }
+    }
+
     /// An error that belongs to the file as a whole.
     pub fn error(&self, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
         usage(format!("{}: {key}: {msg}", self.path.display()))

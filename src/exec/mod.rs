@@ -61,6 +61,8 @@ pub struct LoadEnd {
     pub stop: Stop,
     /// Per group: open-model slots due but not started.
     pub backlog: Vec<Option<u64>>,
+    /// When the load was told to stop (in-flight transactions finished after it).
+    pub stopped_at: Instant,
 }
 
 /// Clients that have connected and wait for the start.
@@ -183,6 +185,10 @@ impl Load {
             .iter()
             .map(|g| g.pace.schedule().map(|s| s.backlog(stopped_at)))
             .collect();
-        LoadEnd { stop, backlog }
+        LoadEnd {
+            stop,
+            backlog,
+            stopped_at,
+        }
     }
 }

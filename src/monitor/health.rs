@@ -5,7 +5,8 @@ use serde::Serialize;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
-    /// `ok`, `degraded` (a replica down or over the lag alert) or `down` (the primary).
+    /// `ok`, `degraded` (a replica down or over the lag alert), `down` (the primary), or
+    /// `starting` (no sample yet, after waiting up to 5 s for the first).
     pub status: &'static str,
     pub primary: PrimaryHealth,
     pub replicas: Vec<ReplicaHealth>,
@@ -57,7 +58,10 @@ pub fn health(m: &MonitorState) -> (u16, Health) {
         _ => false,
     };
     let primary_ok = primary.is_some_and(|p| p.ok);
-    let status = if !primary_ok {
+    let status = if m.samples == 0 {
+        // Not looked at yet (the first sample is late): nothing to claim, up or down.
+        "starting"
+    } else if !primary_ok {
         "down"
     } else if replicas.iter().any(|r| !r.ok) || over || m.split_brain {
         "degraded"

@@ -62,13 +62,26 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, super::state::MonitorState>
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How long an answer waits for the first sample: nothing is claimed of a node before it
+/// was looked at.
+const FIRST_SAMPLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn first_sample(state: &Shared) {
+    let deadline = tokio::time::Instant::now() + FIRST_SAMPLE_WAIT;
+    while lock(state).samples == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn health_db(State(state): State<Shared>) -> Response {
+    first_sample(&state).await;
     let (code, body) = health(&lock(&state));
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     (code, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<Shared>) -> Response {
+    first_sample(&state).await;
     let text = render(&lock(&state));
     (
         [(
@@ -81,6 +94,7 @@ async fn metrics(State(state): State<Shared>) -> Response {
 }
 
 async fn status(State(state): State<Shared>) -> Response {
+    first_sample(&state).await;
     let m = lock(&state);
     let (code, h) = health(&m);
     let history: serde_json::Map<String, serde_json::Value> = m

@@ -109,9 +109,10 @@ pub struct Failover {
     pub reconnect_s: Option<f64>,
     #[serde(flatten)]
     pub keys: KeyCounts,
-    /// Reads that succeeded (on the standbys) while there was no primary.
+    /// Reads that succeeded (on the standbys) from the kill to the end of the promotion.
     pub reads_during_outage: u64,
-    /// Writes that failed or ended unknown while there was no primary.
+    /// Writes that failed or ended unknown from the kill to the first write on the new
+    /// primary.
     pub writes_failed_during_outage: u64,
 }
 
@@ -177,7 +178,25 @@ struct FailoverState {
     first_write: Option<f64>,
     /// When the kill had done its work: the old primary takes nothing after it.
     killed_done: f64,
+    /// When writes failed (or ended unknown) from the kill on: counted up to the first write.
+    failed_writes: Vec<f64>,
+    /// Reads that succeeded, per 100 ms from the kill on: counted up to the promotion's end.
+    read_buckets: Vec<u32>,
 }
+
+/// A transaction as the tracker remembers it for a moment: the records of a drill's own
+/// events (a kill, a promotion) reach it after the transactions that ended around them.
+#[derive(Debug, Clone, Copy)]
+struct TxMark {
+    sent_s: f64,
+    end_s: f64,
+    write: bool,
+    node: usize,
+    outcome: Outcome,
+}
+
+/// How far back the tracker remembers transactions.
+const RECENT_S: f64 = 3.0;
 
 /// The milliseconds of the run in which a write committed (one bit each: a day's run takes
 /// 11 MB, an hour's 450 kB), so a gap between commits can be measured after the fact, when
@@ -241,6 +260,7 @@ pub struct DrillTracker {
     failover: Option<FailoverState>,
     switchover: Option<Switchover>,
     commits: WriteTimes,
+    recent: std::collections::VecDeque<TxMark>,
     writes_via_access: bool,
     split: Option<(SplitBrainSeen, IndexMap<String, u64>)>,
     milestones: Vec<Milestone>,
@@ -263,6 +283,7 @@ impl DrillTracker {
             failover: None,
             switchover: None,
             commits: WriteTimes::default(),
+            recent: std::collections::VecDeque::new(),
             writes_via_access: false,
             split: None,
             milestones: Vec::new(),
@@ -329,6 +350,12 @@ impl DrillTracker {
                     killed_done: t_s + took,
                     ..Default::default()
                 });
+                // Transactions that ended after the crash reached the tracker before its
+                // event did.
+                let recent: Vec<TxMark> = self.recent.iter().copied().collect();
+                for m in recent.into_iter().filter(|m| m.end_s >= t_s) {
+                    self.failover_tx(m);
+                }
             }
             "promote" => self.promoted(&e.node, t_s, took),
             "rejoin" | "rebuild" => self.milestone(&e.kind, &e.node, t_s, Some(took)),
@@ -355,6 +382,10 @@ impl DrillTracker {
             f.promote_began = Some(at);
             f.promoted_at = Some(at);
             self.milestone("promotion seen", node, at, None);
+            let recent: Vec<TxMark> = self.recent.iter().copied().collect();
+            for m in recent {
+                self.check_first_write(m);
+            }
         }
     }
 
@@ -384,6 +415,11 @@ impl DrillTracker {
         };
         if let Some(k) = killed_at {
             self.milestone("detection", node, k, Some(began - k));
+            // Writes on the new primary may have reached the tracker before this event.
+            let recent: Vec<TxMark> = self.recent.iter().copied().collect();
+            for m in recent {
+                self.check_first_write(m);
+            }
         }
         self.milestone("promotion", node, began, Some(took));
     }
@@ -397,35 +433,71 @@ impl DrillTracker {
             // primary (the old one has been demoted).
             self.commits.set(end_s);
         }
+        let m = TxMark {
+            sent_s,
+            end_s,
+            write,
+            node,
+            outcome,
+        };
+        self.remember(m);
+        self.failover_tx(m);
+    }
+
+    fn remember(&mut self, m: TxMark) {
+        self.recent.push_back(m);
+        while self
+            .recent
+            .front()
+            .is_some_and(|f| f.end_s < m.end_s - RECENT_S)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// A transaction during a failover: the outage's counts and the first write on the new
+    /// primary.
+    fn failover_tx(&mut self, m: TxMark) {
+        let Some(f) = self.failover.as_mut() else {
+            return;
+        };
+        if m.end_s >= f.out.killed_at_s {
+            match (m.write, m.outcome) {
+                (false, Outcome::Ok) => {
+                    let b = ((m.end_s - f.out.killed_at_s) * 10.0) as usize;
+                    if b < 86_400 * 10 {
+                        if f.read_buckets.len() <= b {
+                            f.read_buckets.resize(b + 1, 0);
+                        }
+                        f.read_buckets[b] += 1;
+                    }
+                }
+                (true, Outcome::Failed | Outcome::Unknown) => f.failed_writes.push(m.end_s),
+                _ => {}
+            }
+        }
+        self.check_first_write(m);
+    }
+
+    fn check_first_write(&mut self, m: TxMark) {
         let via_access = self.writes_via_access;
         let Some(f) = self.failover.as_mut() else {
             return;
         };
-        let on = self.nodes.get(node).map(String::as_str).unwrap_or("");
-        let outage_end = f.promoted_at.unwrap_or(f64::INFINITY);
-        if end_s >= f.out.killed_at_s && end_s <= outage_end {
-            match (write, outcome) {
-                (false, Outcome::Ok) => f.out.reads_during_outage += 1,
-                (true, Outcome::Failed | Outcome::Unknown) => {
-                    f.out.writes_failed_during_outage += 1
-                }
-                _ => {}
-            }
-        }
+        let on = self.nodes.get(m.node).map(String::as_str).unwrap_or("");
         let promoted = f.out.promoted.as_deref();
         // Through an access endpoint, a write sent after the kill had done its work committed
         // on the new primary (the old one was dead), whether or not the run has seen the
         // promotion yet. (One sent before may have committed on the old primary an instant
         // before it died, its answer read after.)
         let on_new_primary = if via_access {
-            sent_s >= f.killed_done
+            m.sent_s >= f.killed_done
         } else {
-            promoted == Some(on) && f.promoted_at.is_some_and(|p| end_s >= p)
+            promoted == Some(on) && f.promoted_at.is_some_and(|p| m.end_s >= p)
         };
-        if f.first_write.is_none() && write && outcome == Outcome::Ok && on_new_primary {
-            f.first_write = Some(end_s);
-            let node = promoted.unwrap_or(on).to_string();
-            self.milestone("first write", &node, end_s, None);
+        let earlier = f.first_write.is_none_or(|w| m.end_s < w);
+        if earlier && m.write && m.outcome == Outcome::Ok && on_new_primary {
+            f.first_write = Some(m.end_s);
         }
     }
 
@@ -496,6 +568,17 @@ impl DrillTracker {
             .collect();
         let failover = self.failover.as_ref().map(|f| {
             let mut out = f.out.clone();
+            let first = f.first_write.unwrap_or(f64::INFINITY);
+            out.writes_failed_during_outage =
+                f.failed_writes.iter().filter(|t| **t <= first).count() as u64;
+            let promoted_at = f.promoted_at.map(|p| p.min(first)).unwrap_or(f64::INFINITY);
+            out.reads_during_outage = f
+                .read_buckets
+                .iter()
+                .enumerate()
+                .take_while(|(b, _)| out.killed_at_s + *b as f64 / 10.0 < promoted_at)
+                .map(|(_, n)| u64::from(*n))
+                .sum();
             if let Some(first) = f.first_write {
                 out.rto_s = Some(round3(first - out.killed_at_s));
                 // Writes through a proxy may reach the new primary before the run saw it
@@ -514,6 +597,18 @@ impl DrillTracker {
             out
         });
         let mut timeline = self.milestones.clone();
+        if let Some(first) = self.failover.as_ref().and_then(|f| f.first_write) {
+            let node = failover
+                .as_ref()
+                .and_then(|f| f.promoted.clone())
+                .unwrap_or_default();
+            timeline.push(Milestone {
+                what: "first write".into(),
+                node,
+                t_s: first,
+                duration_s: None,
+            });
+        }
         // The promotion's step as long as `promotion_s` says (cut short by a first write
         // through a proxy).
         if let Some(f) = &failover {

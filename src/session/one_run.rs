@@ -49,7 +49,11 @@ pub struct Session<'a> {
 }
 
 fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    time_text(SystemTime::now())
+}
+
+fn time_text(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Session<'_> {
@@ -97,6 +101,9 @@ impl Session<'_> {
             None => Instant::now(),
         };
         let origin_wall = SystemTime::now();
+        // started_at and ended_at bound the load (warmup included), so that runs and shards
+        // line up by them.
+        meta.started_at = time_text(origin_wall);
         let total = plan.duration.map(|d| d + plan.warmup);
         let files = RunFiles::create(
             &dir,
@@ -184,7 +191,9 @@ impl Session<'_> {
         }
         write_totals(&dir, origin_wall, plan, &recorded)?;
 
-        meta.ended_at = Some(now_text());
+        meta.ended_at = Some(time_text(
+            origin_wall + end.stopped_at.saturating_duration_since(origin),
+        ));
         for (g, b) in meta.groups.iter_mut().zip(&end.backlog) {
             g.backlog = *b;
         }

@@ -173,20 +173,21 @@ pub fn check_event_targets(plan: &Workload, targets: &Targets) -> Result<()> {
     };
     for (i, e) in plan.events.iter().enumerate() {
         if let Some(why) = refused(&e.action, targets.lab.is_some(), ha) {
-            return Err(usage(format!("event[{i}]: {why}")));
+            return Err(usage(format!("{}: event[{i}].action: {why}", e.origin)));
         }
         let node = e.action.target();
         if !node.is_empty() && !targets.endpoints.iter().any(|n| n.name == node) {
             match &targets.lab {
                 Some(lab) => {
                     cluster::require_node(&lab.state()?, &node)
-                        .map_err(|e| usage(format!("event[{i}].target: {e}")))?;
+                        .map_err(|err| usage(format!("{}: event[{i}].target: {err}", e.origin)))?;
                 }
                 None => {
                     let names: Vec<&str> =
                         targets.endpoints.iter().map(|n| n.name.as_str()).collect();
                     return Err(usage(format!(
-                        "event[{i}].target: no node '{node}' (nodes: {})",
+                        "{}: event[{i}].target: no node '{node}' (nodes: {})",
+                        e.origin,
                         names.join(", ")
                     )));
                 }

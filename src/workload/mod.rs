@@ -83,6 +83,8 @@ pub struct Group {
 pub struct Event {
     pub at: Duration,
     pub action: Action,
+    /// Where it is written (`file:line`), for errors found once the run knows its nodes.
+    pub origin: String,
     /// Undo the action after this long (pause -> resume, cut -> heal, set_link -> previous).
     pub for_: Option<Duration>,
 }

@@ -261,3 +261,29 @@ async fn a_switchover_measures_the_longest_write_gap_from_commits_out_of_order()
     assert_eq!(s.write_gap_s, Some(2.3));
     assert_eq!(s.took_s, 2.5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn outcomes_that_reach_the_tracker_before_the_drills_own_events_still_count() {
+    let mut d = tracker();
+    d.on_sample(0.5, &sample("primary", 100, vec![]));
+    // The crash at 2.0: the writes it broke reach the tracker before the kill's event (which
+    // is recorded once `pg_ctl stop -m immediate` returns).
+    d.on_tx(1.9, 2.01, 0, 0, Outcome::Unknown);
+    d.on_tx(1.95, 2.02, 0, 0, Outcome::Failed);
+    d.on_tx(1.99, 2.03, 1, 1, Outcome::Ok); // a read on standby1
+    d.on_event(2.0, &ev("kill", "primary", 100));
+    d.on_tx(2.5, 2.6, 0, 0, Outcome::Failed);
+    // standby1 promoted at 4.0-4.5; its first write (4.7) arrives before the promote event.
+    d.on_tx(4.6, 4.7, 0, 1, Outcome::Ok);
+    d.on_event(4.0, &ev("promote", "standby1", 500));
+    d.on_tx(4.8, 4.9, 0, 1, Outcome::Failed); // after the first write: not the outage's
+    let f = d.summary(6.0).failover.unwrap();
+    assert_eq!(f.writes_failed_during_outage, 3, "{f:?}");
+    assert_eq!(f.reads_during_outage, 1);
+    assert_eq!(
+        f.rto_s,
+        Some(2.7),
+        "the first write, though it came before its promotion's event"
+    );
+    assert_eq!(f.reconnect_s, Some(0.2));
+}
