@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            pgbench_repl::errln!("error: {e:#}");
             ExitCode::from(exit_code(&e) as u8)
         }
     }

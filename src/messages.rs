@@ -78,6 +78,9 @@ pub struct StandbySample {
     pub up: bool,
     /// pg_is_in_recovery() on the node: Some(false) is a node that is no standby (split brain).
     pub in_recovery: Option<bool>,
+    /// The heartbeat's visibility lag on it now (DESIGN section 16): the last heartbeat's, or
+    /// the age of the oldest one it has not shown when that is longer. Filled by the recorder.
+    pub heartbeat_lag_s: Option<f64>,
     /// pg_stat_replication.state and sync_state for it, on the primary.
     pub state: Option<String>,
     pub sync_state: Option<String>,
@@ -135,6 +138,17 @@ pub enum StepMark {
     },
 }
 
+/// The heartbeat (DESIGN section 16): what its writer committed and what each standby showed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Beat {
+    /// Heartbeat `k` committed on the primary at `at` (the midpoint of the round trip).
+    Committed { k: u64, at: Instant },
+    /// `node` showed heartbeat `k` (and every one before it) at `at`, first seen.
+    Seen { node: String, k: u64, at: Instant },
+    /// The WAL one heartbeat writes, measured before the load started.
+    WalPerBeat(u64),
+}
+
 /// A message for the recorder.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -143,6 +157,7 @@ pub enum Record {
     Count(Counter),
     Sample(Box<ReplSample>),
     Step(StepMark),
+    Beat(Beat),
     /// Records of one worker thread, handed over together (one wake-up of the recorder for
     /// many transactions).
     Batch(Vec<Record>),

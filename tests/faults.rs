@@ -120,6 +120,16 @@ async fn sigterm_and_sigkill_keep_what_was_measured() {
     let out = cli(&["report", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.join("report.md").is_file() && dir.join("charts/lag_seconds.png").is_file());
+
+    // A reader that went away (`| head`): no panic, the run finishes and exits 0.
+    let w = workload_file(lab.tmp.path(), "piped", &steady("piped", "1s", ""));
+    let dir = lab.tmp.path().join("piped");
+    let mut child = spawn_run(&lab, w.to_str().unwrap(), &dir);
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert!(dir.join("summary.json").is_file());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -94,7 +94,7 @@ pub async fn promote(lab: &Lab, name: &str, force: bool, wait: bool) -> Result<L
         // A forced promotion: the standbys may have received the old primary's WAL past the
         // fork and cannot follow; that is part of the split brain the drill asked for.
         if let Err(e) = status::wait_streaming(lab, &state, Duration::from_secs(5)).await {
-            eprintln!(
+            crate::errln!(
                 "warning: split brain: {} still runs as a primary; {e:#}",
                 old.name
             );
@@ -182,7 +182,7 @@ pub async fn rejoin(lab: &Lab, name: &str) -> Result<LabState> {
     )
     .await?;
     for line in output.lines().filter(|l| l.starts_with("pg_rewind:")) {
-        eprintln!("info: {line}");
+        crate::errln!("info: {line}");
     }
 
     let n = state.node_mut(name).expect("checked above");

@@ -91,7 +91,7 @@ async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         if let Some(n) = opts.standbys {
             let have = state.nodes.len() as u32 - 1;
             if n != have {
-                eprintln!(
+                crate::errln!(
                     "warning: the lab at {} has {have} standbys; --standbys {n} is ignored \
                      (`cluster destroy` first to change it)",
                     lab.dir.display()
@@ -108,7 +108,7 @@ async fn up_locked(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
     shaper_proc::ensure_running(lab).await?;
     for n in state.nodes.clone() {
         if n.needs_rejoin {
-            eprintln!(
+            crate::errln!(
                 "info: {} is not started: a standby was promoted over it; `cluster rejoin {}` makes it a standby",
                 n.name, n.name
             );

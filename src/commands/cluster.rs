@@ -29,14 +29,14 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
                     "nodes": rows,
                     "orchestrator": orchestrator,
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", status::render_table(&rows));
+                crate::out!("{}", status::render_table(&rows));
                 if let Some(v) = &orchestrator {
-                    print!("{}", status::render_orchestrator(v));
+                    crate::out!("{}", status::render_orchestrator(v));
                 }
                 if let Some(sb) = &split {
-                    print!("{}", status::render_split_brain(sb));
+                    crate::out!("{}", status::render_split_brain(sb));
                 }
             }
             Ok(())
@@ -51,41 +51,41 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
                 Some(name) => require_node(&state, &name)?,
                 None => state.primary(),
             };
-            println!("export PGHOST=127.0.0.1");
-            println!("export PGPORT={}", n.port);
-            println!("export PGUSER={}", state.user);
-            println!("export PGDATABASE={}", state.database);
-            println!(
+            crate::outln!("export PGHOST=127.0.0.1");
+            crate::outln!("export PGPORT={}", n.port);
+            crate::outln!("export PGUSER={}", state.user);
+            crate::outln!("export PGDATABASE={}", state.database);
+            crate::outln!(
                 "export PGPASSFILE={}",
                 shell_quote(&lab.pgpass_file().to_string_lossy())
             );
-            println!("unset PGPASSWORD");
+            crate::outln!("unset PGPASSWORD");
             Ok(())
         }
         ClusterCommand::Down { lab } => cluster::down(&Lab::locate(lab.dir.as_deref())).await,
         ClusterCommand::Destroy { lab } => cluster::destroy(&Lab::locate(lab.dir.as_deref())).await,
         ClusterCommand::Kill { node, lab } => {
             cluster::kill(&Lab::locate(lab.dir.as_deref()), &node).await?;
-            eprintln!("info: {node} killed (immediate stop)");
+            crate::errln!("info: {node} killed (immediate stop)");
             Ok(())
         }
         ClusterCommand::Promote { node, force, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             cluster::promote(&lab, &node, force, true).await?;
-            eprintln!("info: {node} is the primary; the other running standbys stream from it");
+            crate::errln!("info: {node} is the primary; the other running standbys stream from it");
             Ok(())
         }
         ClusterCommand::Start { node, force, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             cluster::start_node(&lab, &node, force).await?;
-            eprintln!("info: {node} started");
+            crate::errln!("info: {node} started");
             Ok(())
         }
         ClusterCommand::Rebuild { node, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             let started = std::time::Instant::now();
             cluster::rebuild(&lab, &node).await?;
-            eprintln!(
+            crate::errln!(
                 "info: {node} rebuilt from a fresh base backup in {:.1}s and streams",
                 started.elapsed().as_secs_f64()
             );
@@ -100,7 +100,7 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
             let lab = Lab::locate(lab.dir.as_deref());
             let started = std::time::Instant::now();
             let primary = cluster::switchover(&lab, node.as_deref()).await?;
-            eprintln!(
+            crate::errln!(
                 "info: switchover done in {:.1}s: {primary} is the primary",
                 started.elapsed().as_secs_f64()
             );
@@ -109,7 +109,7 @@ pub async fn run(cmd: ClusterCommand) -> Result<()> {
         ClusterCommand::Rejoin { node, lab } => {
             let lab = Lab::locate(lab.dir.as_deref());
             let state = cluster::rejoin(&lab, &node).await?;
-            eprintln!("info: {node} streams from {}", state.primary().name);
+            crate::errln!("info: {node} streams from {}", state.primary().name);
             Ok(())
         }
     }
@@ -148,7 +148,7 @@ async fn up(args: UpArgs) -> Result<()> {
         Some(h) => format!("run by {}, primary {}", h.kind, state.primary().name),
         None => format!("sync {}", state.sync),
     };
-    eprintln!(
+    crate::errln!(
         "info: lab up at {} in {:.1}s: {} ({}), {run_by}",
         lab.dir.display(),
         started.elapsed().as_secs_f64(),
@@ -160,7 +160,7 @@ async fn up(args: UpArgs) -> Result<()> {
             .join(", "),
         state.server_version,
     );
-    eprintln!("info: connect with: eval \"$(pgbench-repl cluster env primary)\"; psql");
+    crate::errln!("info: connect with: eval \"$(pgbench-repl cluster env primary)\"; psql");
     Ok(())
 }
 

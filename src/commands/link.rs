@@ -41,7 +41,7 @@ pub async fn run(cmd: LinkCommand) -> Result<()> {
     if state.ha.is_some() {
         if matches!(req, Request::Status) {
             let stalled = crate::cluster::ha::stall::stalled(&lab);
-            println!(
+            crate::outln!(
                 "an orchestrated lab has no link shaper; standbys whose WAL receiver is stopped: {}",
                 if stalled.is_empty() { "none".into() } else { stalled.join(", ") }
             );
@@ -51,9 +51,9 @@ pub async fn run(cmd: LinkCommand) -> Result<()> {
     }
     let links = lab.links().send(&req).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&links)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&links)?);
     } else {
-        print!("{}", render(&state, &links));
+        crate::out!("{}", render(&state, &links));
     }
     Ok(())
 }

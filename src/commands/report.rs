@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 pub fn report(dir: &Path) -> Result<()> {
     render_report(dir)?;
-    println!("{}", dir.join("report.md").display());
+    crate::outln!("{}", dir.join("report.md").display());
     Ok(())
 }
 
 pub fn compare(dirs: &[PathBuf], out: Option<&Path>) -> Result<()> {
     let out_dir = compare_runs(dirs, out)?;
-    println!("{}", out_dir.join("compare.md").display());
+    crate::outln!("{}", out_dir.join("compare.md").display());
     Ok(())
 }

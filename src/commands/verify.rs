@@ -30,9 +30,9 @@ pub async fn verify(workload: Option<&Path>, lab_dir: Option<&Path>, json: bool)
     };
     let report = consistency::verify(&nodes, Duration::from_secs(60)).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", consistency::render(&report));
+        crate::out!("{}", consistency::render(&report));
     }
     outcome(&report)
 }

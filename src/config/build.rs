@@ -51,6 +51,16 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
             Some(every)
         }
     };
+    // The heartbeat writes a row: on by default on the lab, asked for against a [cluster].
+    let heartbeat_every = dur(&file.run.heartbeat_every, "run.heartbeat_every")?;
+    if let (Some(d), Some(s)) = (heartbeat_every, &file.run.heartbeat_every) {
+        if d < Duration::from_millis(10) {
+            return Err(src.error_at(s.span(), "run.heartbeat_every", "must be 10ms or more"));
+        }
+    }
+    let heartbeat_on = file.run.heartbeat.unwrap_or(file.cluster.is_none());
+    let heartbeat_every = (heartbeat_on && sample_every.is_some())
+        .then(|| heartbeat_every.unwrap_or(Duration::from_millis(100)));
     let synchronous_commit = match &file.run.synchronous_commit {
         Some(s) if !SYNC_COMMIT.contains(&s.get_ref().as_str()) => {
             return Err(src.error_at(
@@ -147,6 +157,7 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         duration,
         warmup,
         sample_every,
+        heartbeat_every,
         seed: file.run.seed.unwrap_or(1),
         synchronous_commit,
         setup_sql: file.setup.as_ref().map(|s| s.sql.get_ref().clone()),

@@ -59,6 +59,9 @@ pub struct RunSection {
     #[serde(default)]
     pub server_settings: Option<Spanned<IndexMap<String, toml::Value>>>,
     pub verify: Option<bool>,
+    /// The visibility probe: on by default on the lab, off against a `[cluster]` (it writes).
+    pub heartbeat: Option<bool>,
+    pub heartbeat_every: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -115,7 +115,7 @@ async fn run_thread(
                     let _ = ended.send(group_of[&id]);
                 }
                 Some(Err(e)) => {
-                    eprintln!("warning: a client stopped abnormally: {e}");
+                    crate::errln!("warning: a client stopped abnormally: {e}");
                     let _ = ended.send(group_of[&e.id()]);
                 }
                 None => break,

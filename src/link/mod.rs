@@ -5,6 +5,7 @@ pub mod client;
 mod pipe;
 pub mod protocol;
 pub mod server;
+mod timer;
 
 pub use client::LinkClient;
 pub use protocol::{LinkSettings, LinkStatus};

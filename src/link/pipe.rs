@@ -1,6 +1,7 @@
 //! Forwarding one TCP connection through a link, honouring delay, rate, pause and cut.
 
 use super::protocol::LinkSettings;
+use super::timer::PreciseTimer;
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -95,10 +96,11 @@ async fn direction<R, W>(
     let write = async move {
         let mut settings = settings;
         let mut bucket = TokenBucket::new();
+        let mut timer = PreciseTimer::new();
         while let Some((arrived, chunk)) = rx.recv().await {
             let mut rest = chunk;
             while !rest.is_empty() {
-                let rate = release_time(&mut settings, arrived).await;
+                let rate = release_time(&mut settings, &mut timer, arrived).await;
                 let n = bucket.take(rate, rest.len()).await;
                 let part = rest.split_to(n);
                 if writer.write_all(&part).await.is_err() {
@@ -114,7 +116,11 @@ async fn direction<R, W>(
 
 /// Wait until a chunk that arrived at `arrived` may go: its delay has passed and the link is
 /// not paused. Settings changes are seen while waiting. Returns the rate in force.
-async fn release_time(settings: &mut watch::Receiver<LinkSettings>, arrived: Instant) -> u64 {
+async fn release_time(
+    settings: &mut watch::Receiver<LinkSettings>,
+    timer: &mut PreciseTimer,
+    arrived: Instant,
+) -> u64 {
     loop {
         let s = settings.borrow_and_update().clone();
         let due = arrived + Duration::from_micros(s.delay_us);
@@ -128,8 +134,8 @@ async fn release_time(settings: &mut watch::Receiver<LinkSettings>, arrived: Ins
             continue;
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
-            r = settings.changed() => if r.is_err() { tokio::time::sleep_until(due).await },
+            _ = timer.sleep_until(due) => {}
+            r = settings.changed() => if r.is_err() { timer.sleep_until(due).await },
         }
     }
 }

@@ -81,7 +81,7 @@ pub async fn wait_for_shards(dirs: &[PathBuf], limit: Duration) -> Result<Vec<Pa
             if Instant::now() >= deadline {
                 let n = count.unwrap_or(0);
                 let waiting: Vec<u64> = (0..n).filter(|i| !finished.contains(i)).collect();
-                eprintln!(
+                crate::errln!(
                     "warning: after {}, shards {waiting:?} of {n} have not finished: merging \
                      what is there",
                     crate::units::format_duration(limit)

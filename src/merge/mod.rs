@@ -75,7 +75,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
         }
     }
     problems.extend(crate::report::expect::failures(&summary.expect));
-    println!("{}", dir.join("report.md").display());
+    crate::outln!("{}", dir.join("report.md").display());
     if !problems.is_empty() {
         return Err(CheckFailed(format!(
             "merged into {}, but:\n  {}",

@@ -4,6 +4,7 @@
 
 pub mod capacity;
 pub mod drills;
+pub mod heartbeat;
 mod recorder;
 pub mod shards;
 mod sink;

@@ -7,7 +7,9 @@ use super::stats::{
     new_histogram, CounterTotals, Counts, KeyOutcome, RecordedRun, TxStats, WalStats,
 };
 use super::steps::{StepAccum, StepStats};
-use crate::messages::{Counter, EventRecord, Outcome, Record, ReplSample, StepMark, TxSample};
+use crate::messages::{
+    Beat, Counter, EventRecord, Outcome, Record, ReplSample, StepMark, TxSample,
+};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -49,6 +51,7 @@ pub struct Recorder {
     warmup_end: Instant,
     run: RecordedRun,
     drills: DrillTracker,
+    heartbeat: crate::record::heartbeat::HeartbeatTracker,
     interval: Interval,
     last_wal: Option<WalReading>,
     /// Latest (byte lag, time lag) per standby, for the progress line.
@@ -83,6 +86,7 @@ impl Recorder {
             origin: setup.origin,
             warmup_end: setup.origin + setup.warmup,
             run,
+            heartbeat: Default::default(),
             drills: DrillTracker::new(setup.nodes, setup.tx_writes)
                 .writes_via_access(setup.writes_via_access),
             interval: Interval {
@@ -131,7 +135,11 @@ impl Recorder {
                 sink.event(t, &e)?;
             }
             Record::Count(c) => self.take_count(c),
-            Record::Sample(s) => self.take_sample(&s, sink)?,
+            Record::Sample(mut s) => {
+                self.fill_heartbeat(&mut s);
+                self.take_sample(&s, sink)?
+            }
+            Record::Beat(b) => self.take_beat(b),
             Record::Step(mark) => self.take_step(mark),
             Record::Batch(records) => {
                 for r in records {
@@ -213,6 +221,41 @@ impl Recorder {
         }
         if let Some(lag) = s.schedule_lag_us {
             self.run.schedule_lag[s.group as usize].saturating_record(lag);
+        }
+    }
+
+    fn take_beat(&mut self, b: Beat) {
+        match b {
+            Beat::Committed { k, at } => {
+                let t = self.t_s(at);
+                self.heartbeat.committed(k, t);
+                if at >= self.warmup_end {
+                    self.run.wal.heartbeats += 1;
+                }
+            }
+            Beat::Seen { node, k, at } => {
+                let t = self.t_s(at);
+                let lags = self.heartbeat.seen(&node, k, t);
+                if at >= self.warmup_end && self.run.has_standby(&node) {
+                    let st = self.run.standby_mut(&node);
+                    for l in lags {
+                        st.heartbeat_lag_us.saturating_record((l * 1e6) as u64);
+                    }
+                }
+            }
+            Beat::WalPerBeat(w) => self.run.wal.heartbeat_wal_per_beat = Some(w),
+        }
+    }
+
+    /// Each standby's heartbeat lag at the sample's time.
+    fn fill_heartbeat(&self, s: &mut ReplSample) {
+        let t = self.t_s(s.at);
+        for sb in s
+            .standbys
+            .iter_mut()
+            .filter(|sb| sb.in_recovery == Some(true))
+        {
+            sb.heartbeat_lag_s = self.heartbeat.current(&sb.node, t);
         }
     }
 

@@ -74,6 +74,8 @@ pub struct StandbyStats {
     pub lag_us: Histogram<u64>,
     /// PostgreSQL's replay_lag (microseconds), NULL samples left out.
     pub pg_replay_lag_us: Histogram<u64>,
+    /// The heartbeat's visibility lag (microseconds), one value per heartbeat.
+    pub heartbeat_lag_us: Histogram<u64>,
     pub samples: u64,
     pub down_samples: u64,
     pub slot_retained_max: Option<u64>,
@@ -89,6 +91,7 @@ impl StandbyStats {
             receive_lag_bytes: new_bytes_histogram(),
             lag_us: new_histogram(),
             pg_replay_lag_us: new_histogram(),
+            heartbeat_lag_us: new_histogram(),
             samples: 0,
             down_samples: 0,
             slot_retained_max: None,
@@ -110,11 +113,16 @@ pub struct WalStats {
     /// pg_stat_wal deltas: records and full-page images.
     pub records: Option<i64>,
     pub fpi: Option<i64>,
+    /// Heartbeats committed during the measured part, and the WAL one writes.
+    pub heartbeats: u64,
+    pub heartbeat_wal_per_beat: Option<u64>,
 }
 
 impl Default for WalStats {
     fn default() -> Self {
         WalStats {
+            heartbeats: 0,
+            heartbeat_wal_per_beat: None,
             bytes: 0,
             span_s: 0.0,
             rate: new_bytes_histogram(),

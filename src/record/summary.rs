@@ -190,6 +190,10 @@ pub struct WalSummary {
     pub fpi: Option<i64>,
     #[serde(default)]
     pub fpi_share: Option<f64>,
+    /// The heartbeat's WAL during the measured part (left out of `bytes_per_tx`): the
+    /// heartbeats committed times the WAL one writes, measured before the load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -198,6 +202,10 @@ pub struct StandbySummary {
     pub receive_lag_bytes: Quantiles,
     pub lag_seconds: Quantiles,
     pub pg_replay_lag_s: Quantiles,
+    /// The heartbeat's visibility lag in milliseconds, one value per heartbeat (DESIGN
+    /// section 16); absent without a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_lag_ms: Option<Quantiles>,
     pub samples: u64,
     pub down_samples: u64,
     pub slot_retained_bytes_max: Option<u64>,
@@ -322,6 +330,8 @@ pub fn build(meta: &RunMeta, run: &RecordedRun, interrupted: bool) -> RunSummary
                 receive_lag_bytes: quantiles(&st.receive_lag_bytes, 1.0),
                 lag_seconds: quantiles(&st.lag_us, 1e-6),
                 pg_replay_lag_s: quantiles(&st.pg_replay_lag_us, 1e-6),
+                heartbeat_lag_ms: (!st.heartbeat_lag_us.is_empty())
+                    .then(|| quantiles(&st.heartbeat_lag_us, 1e-3)),
                 samples: st.samples,
                 down_samples: st.down_samples,
                 slot_retained_bytes_max: st.slot_retained_max,
@@ -387,10 +397,14 @@ fn wal_summary(run: &RecordedRun, ok: u64) -> WalSummary {
     if w.span_s <= 0.0 {
         return WalSummary::default();
     }
+    // The heartbeat's own WAL is not the workload's.
+    let heartbeat_bytes = w.heartbeat_wal_per_beat.map(|b| b * w.heartbeats);
+    let workload_bytes = w.bytes.saturating_sub(heartbeat_bytes.unwrap_or(0));
     WalSummary {
         bytes: Some(w.bytes),
         bytes_per_s: Some((w.bytes as f64 / w.span_s).round()),
-        bytes_per_tx: (ok > 0).then(|| (w.bytes as f64 / ok as f64).round()),
+        bytes_per_tx: (ok > 0).then(|| (workload_bytes as f64 / ok as f64).round()),
+        heartbeat_bytes,
         rate_bytes_per_s: Some(quantiles(&w.rate, 1.0)),
         records: w.records,
         fpi: w.fpi,

@@ -92,12 +92,13 @@ impl EventsWriter {
 /// `lag.csv`: one row per sample and standby. The columns of DESIGN section 8 first
 /// (`t_s, node, state, sync_state, receive_lsn, replay_lsn, lag_bytes, lag_s, pg_replay_lag_s,
 /// slot_retained_bytes`), then `up, receive_lag_bytes, pg_write_lag_s, pg_flush_lag_s,
-/// wal_status, safe_wal_size, in_recovery`. Empty cells are NULLs (PostgreSQL's) or unknowns (a node down).
+/// wal_status, safe_wal_size, in_recovery, heartbeat_lag_s`. Empty cells are NULLs
+/// (PostgreSQL's) or unknowns (a node down, no heartbeat).
 pub struct LagWriter {
     out: csv::Writer<BufWriter<File>>,
 }
 
-pub const LAG_COLUMNS: [&str; 17] = [
+pub const LAG_COLUMNS: [&str; 18] = [
     "t_s",
     "node",
     "state",
@@ -115,6 +116,7 @@ pub const LAG_COLUMNS: [&str; 17] = [
     "wal_status",
     "safe_wal_size",
     "in_recovery",
+    "heartbeat_lag_s",
 ];
 
 fn lsn_text(v: Option<u64>) -> String {
@@ -156,6 +158,7 @@ impl LagWriter {
             s.in_recovery
                 .map(|r| u8::from(r).to_string())
                 .unwrap_or_default(),
+            opt(s.heartbeat_lag_s, 6),
         ])?;
         Ok(())
     }

@@ -76,12 +76,12 @@ impl Progress {
         } else {
             ""
         };
-        eprintln!("{clear}{line}");
+        crate::errln!("{clear}{line}");
     }
 
     pub fn finish(&mut self) {
         if self.tty && !self.quiet {
-            eprintln!();
+            crate::errln!();
         }
     }
 }

@@ -32,7 +32,7 @@ impl Sink for ConsoleSink {
         Ok(())
     }
     fn event(&mut self, t_s: f64, e: &EventRecord) -> Result<()> {
-        eprintln!("{}", event_line(t_s, e));
+        crate::errln!("{}", event_line(t_s, e));
         Ok(())
     }
     fn interval(&mut self, _: &IntervalRow, _: &[Histogram<u64>], _: &ProgressLine) -> Result<()> {

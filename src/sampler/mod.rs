@@ -6,6 +6,7 @@
 //! goes to the recorder.
 
 pub mod build;
+pub mod heartbeat;
 pub mod probe;
 pub mod timeline;
 

@@ -91,7 +91,7 @@ impl Watch {
             self.orchestrator.decided_by(),
             format_duration(waited)
         );
-        eprintln!("warning: {detail}");
+        crate::errln!("warning: {detail}");
         self.event(waiting, "no_promotion", &killed, detail, Some(waited))
             .await;
     }

@@ -42,7 +42,7 @@ pub async fn run_matrix(
     let mut stopped: Vec<String> = Vec::new();
     let looped = async {
         for (i, v) in variants.iter().enumerate() {
-            eprintln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
+            crate::errln!("info: matrix {}/{}: {}", i + 1, variants.len(), v.name());
             session.exclude = apply_variant(session.targets, v, &mut stopped).await?;
             let mut p = plan.clone();
             if v.synchronous_commit.is_some() {
@@ -65,7 +65,7 @@ pub async fn run_matrix(
     if let Some(lab) = &lab {
         for node in &stopped {
             if let Err(e) = cluster::start_node(lab, node, false).await {
-                eprintln!("warning: {node} could not be started again: {e:#}");
+                crate::errln!("warning: {node} could not be started again: {e:#}");
             }
         }
     }
@@ -85,7 +85,7 @@ pub async fn run_matrix(
         crate::report::compare::compare_runs(&dirs, Some(&matrix_dir))?;
     }
     crate::report::matrix::write_matrix_report(&dirs, &variants[..dirs.len()], &matrix_dir)?;
-    println!("matrix: {}", matrix_dir.join("matrix.md").display());
+    crate::outln!("matrix: {}", matrix_dir.join("matrix.md").display());
     Ok(MatrixOutcome {
         dir: matrix_dir,
         failures,

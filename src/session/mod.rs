@@ -107,9 +107,22 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         if plan.tracks_keys() {
             keys::create_table(&primary).await?;
         }
+        if plan.heartbeat_every.is_some() {
+            primary
+                .client
+                .batch_execute(crate::sampler::heartbeat::TABLE_SQL)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot create the heartbeat's table: {}",
+                        crate::pg::db_message(&e)
+                    )
+                })?;
+        }
         drop(primary);
-        // Reads routed to standbys start once they have replayed what [setup] made.
-        if plan.reads_standbys() {
+        // Reads routed to standbys (and the heartbeat's pollers) start once they have
+        // replayed what [setup] made.
+        if plan.reads_standbys() || plan.heartbeat_every.is_some() {
             wait_for_setup_replay(&targets.endpoints).await;
         }
         if let Some(rv) = rendezvous.as_ref().filter(|_| first) {
@@ -151,7 +164,7 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     let server = match &req.serve {
         Some(addr) => match crate::monitor::serve(addr, monitor.clone()).await {
             Ok(s) => {
-                eprintln!(
+                crate::errln!(
                     "info: serving http://{}/ (/health/db, /metrics) during the run",
                     s.addr
                 );
@@ -180,11 +193,13 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     };
     if let (Some(lab), Some(snap)) = (&targets.lab, &snapshot) {
         if let Err(e) = snap.restore(lab).await {
-            eprintln!("warning: the lab's links or sync mode could not be put back: {e:#}");
+            crate::errln!("warning: the lab's links or sync mode could not be put back: {e:#}");
         }
     }
     if let Err(e) = settings.restore(targets.lab.as_ref()).await {
-        eprintln!("warning: the server settings the run changed could not all be put back: {e:#}");
+        crate::errln!(
+            "warning: the server settings the run changed could not all be put back: {e:#}"
+        );
     }
     if let Some(s) = server {
         s.stop().await;
@@ -223,7 +238,7 @@ async fn single(
 ) -> Result<matrix::MatrixOutcome> {
     let dir = make_result_dir(out, &plan.name, None)?;
     let o = session.run_one(plan, dir, None).await?;
-    print!(
+    crate::out!(
         "{}",
         crate::report::table::summary_table(&o.summary, &o.dir)
     );
@@ -241,12 +256,12 @@ const SETUP_REPLAY_WAIT: Duration = Duration::from_secs(10);
 /// [setup]; say which did not (their reads may fail until they do, and are counted).
 async fn wait_for_setup_replay(endpoints: &[crate::pg::Endpoint]) {
     match crate::consistency::wait_for_replay(endpoints, SETUP_REPLAY_WAIT).await {
-        Ok(behind) if !behind.is_empty() => eprintln!(
+        Ok(behind) if !behind.is_empty() => crate::errln!(
             "warning: {} had not replayed [setup] after {}s; reads routed there may fail until it has",
             behind.join(", "),
             SETUP_REPLAY_WAIT.as_secs()
         ),
         Ok(_) => {}
-        Err(e) => eprintln!("warning: could not wait for the standbys to replay [setup]: {e:#}"),
+        Err(e) => crate::errln!("warning: could not wait for the standbys to replay [setup]: {e:#}"),
     }
 }

@@ -61,7 +61,7 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
         .unwrap_or(Duration::from_millis(500));
     let state = MonitorState::new(req.lag_alert.map(|d| d.as_secs_f64()), vec![]);
     let server = serve(&req.listen, state.clone()).await?;
-    eprintln!(
+    crate::errln!(
         "info: serving http://{}/ (status page), /health/db and /metrics; Ctrl-C to stop",
         server.addr
     );
@@ -107,7 +107,7 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
     ));
     let follower = lab.map(|lab| tokio::spawn(follow_lab(lab, topology, stop_rx)));
     let sig = signals.next().await;
-    eprintln!(
+    crate::errln!(
         "info: {} received: stopping",
         crate::error::signal_name(sig)
     );

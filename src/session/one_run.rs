@@ -9,11 +9,13 @@ use super::targets::{lab_now, Targets};
 use super::timeline::Timeline;
 use crate::consistency::verify;
 use crate::exec::{self, Stop};
+use crate::messages::{Beat, Record};
 use crate::monitor::{MonitorSink, Shared as MonitorShared};
 use crate::pg::{server_info, Endpoint};
 use crate::record::summary::{build, ExpectLine, GroupMeta, RunMeta, RunSummary, ShardInfo};
 use crate::record::{self, Recorder, RecorderSetup, Sink, Tee};
 use crate::report::{expect, write_atomic, Progress, RunFiles};
+use crate::sampler::heartbeat;
 use crate::shard::rendezvous::Start;
 use crate::shard::Rendezvous;
 use crate::topology::Topology;
@@ -65,7 +67,7 @@ impl Session<'_> {
         variant: Option<String>,
     ) -> Result<Outcome> {
         let mut meta = self.meta(plan, variant).await?;
-        eprintln!("info: running {} -> {}", plan.name, dir.display());
+        crate::errln!("info: running {} -> {}", plan.name, dir.display());
         let (tx, rx) = mpsc::channel(65_536);
         let kept: Vec<usize> = (0..self.targets.endpoints.len())
             .filter(|i| !self.exclude.contains(&self.targets.endpoints[*i].name))
@@ -92,6 +94,17 @@ impl Session<'_> {
         let load = exec::connect_clients(plan_arc, topology.clone(), tx.clone())
             .await
             .context("cannot start the load's threads")?;
+        // The heartbeat's WAL per beat, measured before the load writes anything.
+        let heartbeat = match plan.heartbeat_every {
+            Some(every) => match heartbeat::prepare(&endpoints[0]).await {
+                Some((wal, k0)) => Some((every, wal, k0)),
+                None => {
+                    crate::errln!("warning: the heartbeat could not be written on the primary: the run goes on without it");
+                    None
+                }
+            },
+            None => None,
+        };
         let origin = match self.rendezvous {
             Some(rv) => {
                 let start = self.start_together(rv).await?;
@@ -141,6 +154,16 @@ impl Session<'_> {
                 stop_rx.clone(),
             ))
         });
+        let beats = heartbeat.map(|(every, wal, k0)| {
+            let _ = tx.try_send(Record::Beat(Beat::WalPerBeat(wal)));
+            tokio::spawn(heartbeat::run_heartbeat(
+                topology.clone(),
+                every,
+                k0,
+                tx.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let timeline = Timeline {
             lab: self.targets.lab.clone(),
             topology: topology.clone(),
@@ -184,6 +207,9 @@ impl Session<'_> {
         if let Some(s) = sampler {
             let _ = s.await;
         }
+        if let Some(b) = beats {
+            let _ = b.await;
+        }
         self.finish_timeline(timeline).await;
         let recorded = recording.await.context("the recorder stopped")??;
         if let Some(rv) = self.rendezvous {
@@ -221,7 +247,7 @@ impl Session<'_> {
             let counts = match read {
                 Ok(present) => keys::count(&recorded.keys, &present),
                 Err(why) => {
-                    eprintln!("warning: the drill's keys could not be read ({why}): what was lost is unknown");
+                    crate::errln!("warning: the drill's keys could not be read ({why}): what was lost is unknown");
                     keys::count_unread(&recorded.keys)
                 }
             };
@@ -238,7 +264,7 @@ impl Session<'_> {
                     .wait_others(info.start_at_unix_s, Duration::from_secs(60))
                     .await;
                 if !running.is_empty() {
-                    eprintln!(
+                    crate::errln!(
                         "warning: shards {running:?} were still running a minute after this one: \
                          the nodes are compared while they write"
                     );
@@ -261,7 +287,7 @@ impl Session<'_> {
             &serde_json::to_vec_pretty(&summary)?,
         )?;
         if let Err(e) = crate::report::render_report(&dir) {
-            eprintln!("warning: the charts and report.md could not be drawn: {e:#}");
+            crate::errln!("warning: the charts and report.md could not be drawn: {e:#}");
         }
         Ok(Outcome {
             dir,
@@ -309,11 +335,11 @@ impl Session<'_> {
             _ = timeline => {}
             _ = tokio::time::sleep(Duration::from_secs(60)) => {
                 abort.abort();
-                eprintln!("warning: a drill action was still running a minute after the run ended: stopped");
+                crate::errln!("warning: a drill action was still running a minute after the run ended: stopped");
             }
             _ = self.signals.next() => {
                 abort.abort();
-                eprintln!("warning: the drill's undo actions were stopped by a second signal");
+                crate::errln!("warning: the drill's undo actions were stopped by a second signal");
             }
         }
     }
@@ -374,7 +400,7 @@ impl Session<'_> {
             r = waited => {
                 let start = r?;
                 if start.late_s > 0.0 {
-                    eprintln!(
+                    crate::errln!(
                         "warning: shard {} started {:.3}s after the common start",
                         rv.spec, start.late_s
                     );

@@ -72,7 +72,7 @@ pub async fn resolve(plan: &Workload, lab_dir: Option<&Path>) -> Result<Targets>
             .map(|s| cluster::status::primary_running(&lab, &s))
             .unwrap_or(false);
     if !running {
-        eprintln!("info: starting the lab at {}", lab.dir.display());
+        crate::errln!("info: starting the lab at {}", lab.dir.display());
         cluster::up(&lab, &UpOptions::default()).await?;
     }
     let mut state = lab.state()?;

@@ -292,7 +292,7 @@ impl Rendezvous {
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")))
         {
-            eprintln!(
+            crate::errln!(
                 "warning: shard {} could not mark itself finished: {e:#}",
                 self.spec
             );

@@ -69,6 +69,7 @@ pub fn split_plan(plan: &Workload, spec: ShardSpec) -> Result<Workload, String> 
         out.setup_sql = None;
         out.events.clear();
         out.sample_every = None;
+        out.heartbeat_every = None;
         out.server_settings.clear();
         out.verify = false;
     }

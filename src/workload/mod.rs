@@ -238,6 +238,9 @@ pub struct Workload {
     pub warmup: Duration,
     /// None: no replication sampler (`sample_every = "off"`).
     pub sample_every: Option<Duration>,
+    /// The heartbeat's period (DESIGN section 16); None: no heartbeat (`heartbeat = false`,
+    /// a `[cluster]` that did not ask for one, or no sampler).
+    pub heartbeat_every: Option<Duration>,
     pub seed: u64,
     pub synchronous_commit: Option<String>,
     pub setup_sql: Option<String>,
