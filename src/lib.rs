@@ -39,6 +39,7 @@ macro_rules! errln {
 }
 
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod config;

@@ -5,7 +5,6 @@ pub mod client;
 mod pipe;
 pub mod protocol;
 pub mod server;
-mod timer;
 
 pub use client::LinkClient;
 pub use protocol::{LinkSettings, LinkStatus};

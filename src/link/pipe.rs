@@ -1,7 +1,7 @@
 //! Forwarding one TCP connection through a link, honouring delay, rate, pause and cut.
 
 use super::protocol::LinkSettings;
-use super::timer::PreciseTimer;
+use crate::clock::PreciseTimer;
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -14,6 +14,9 @@ use tokio::time::Instant;
 struct PrimaryRow {
     insert: String,
     current: String,
+    /// pg_current_wal_flush_lsn(): what walsenders may send (older answers lack it).
+    #[serde(default)]
+    flush: Option<String>,
     /// Set by the full queries (the light one has no such key).
     #[serde(default)]
     full: bool,
@@ -133,9 +136,16 @@ impl SampleBuilder {
             sample.wal_records = slow.wal.as_ref().and_then(|w| w.records);
             sample.wal_fpi = slow.wal.as_ref().and_then(|w| w.fpi);
             let t = self.secs(at);
-            let went_back = sample
-                .insert_lsn
-                .is_some_and(|lsn| self.timeline.push(t, lsn) == Pushed::TimelineChanged);
+            // The timeline follows the flushed position: WAL is sent to standbys once it is
+            // flushed, so a standby's lag counts from then (from the insert position, it
+            // would also count the primary's own fsync of each commit).
+            let flushed = row
+                .flush
+                .as_deref()
+                .and_then(parse_lsn)
+                .or(sample.insert_lsn);
+            let went_back =
+                flushed.is_some_and(|lsn| self.timeline.push(t, lsn) == Pushed::TimelineChanged);
             let who = (primary_name.to_string(), sample.timeline);
             let new_primary = self.last_primary.as_ref().is_some_and(|p| *p != who);
             sample.timeline_changed = went_back || new_primary;

@@ -27,7 +27,7 @@ const LSN_SQL: &str = "SELECT pg_current_wal_insert_lsn()::text";
 
 /// How often a standby is asked while a heartbeat it has not shown is young (the stated
 /// resolution), and once that heartbeat is older than SLOW_AFTER (a stalled standby).
-pub const POLL_FAST: Duration = Duration::from_millis(2);
+pub const POLL_FAST: Duration = Duration::from_millis(1);
 const POLL_SLOW: Duration = Duration::from_millis(20);
 const SLOW_AFTER: Duration = Duration::from_millis(500);
 
@@ -162,6 +162,8 @@ async fn poll_node(
 ) {
     let mut seen = k0;
     let mut conn: Option<WireConn> = None;
+    // tokio's sleeps come a millisecond late on average: the resolution would be 2 ms.
+    let mut timer = crate::clock::PreciseTimer::new();
     // When the oldest heartbeat this node has not shown was committed (about).
     let mut waiting_since: Option<Instant> = None;
     // When the node last answered without the newest heartbeat: it became visible after.
@@ -239,7 +241,7 @@ async fn poll_node(
             POLL_SLOW
         };
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = timer.sleep_until_early(Instant::now() + pause) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }

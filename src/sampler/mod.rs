@@ -17,7 +17,7 @@ use probe::{Probe, STANDBY_QUERY, WAL_DIR_QUERY};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// pg_stat_replication, slots and pg_stat_wal are read at most this often.
 const FULL_EVERY: Duration = Duration::from_millis(100);
@@ -53,6 +53,41 @@ impl WalDir {
     }
 }
 
+/// When samples are taken: one in each period of `sample_every`, at a random point of it.
+/// Evenly spaced samples lock in phase with an evenly paced load (an open-model group at 50/s
+/// writes every 20 ms, exactly): every sample then fell, say, 2 ms after a write still on the
+/// link, and a 5 ms link read 17 ms of lag in every sample of a run. At random points of each
+/// period the samples see every phase of the load, at the same average rate.
+struct Ticks {
+    every: std::time::Duration,
+    period_start: Instant,
+    rng: rand::rngs::SmallRng,
+}
+
+impl Ticks {
+    fn new(every: std::time::Duration) -> Self {
+        use rand::SeedableRng;
+        Ticks {
+            every,
+            period_start: Instant::now(),
+            rng: rand::rngs::SmallRng::from_entropy(),
+        }
+    }
+
+    /// Sleep until this period's sample time; the next period starts where this one ends. A
+    /// period the sampler missed (a slow answer) is skipped, not caught up with.
+    async fn next(&mut self) {
+        use rand::Rng;
+        let now = Instant::now();
+        while self.period_start + self.every < now {
+            self.period_start += self.every;
+        }
+        let at = self.period_start + self.every.mul_f64(self.rng.gen::<f64>());
+        self.period_start += self.every;
+        tokio::time::sleep_until(at.max(now)).await;
+    }
+}
+
 /// Sample until the run stops. Never fails: a node that does not answer is recorded as down.
 pub async fn run_sampler(
     topology: Arc<Topology>,
@@ -74,11 +109,10 @@ pub async fn run_sampler(
     );
     let mut last_full: Option<(usize, Instant)> = None;
     let mut wal_dir = WalDir::default();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut tick = Ticks::new(every);
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tick.next() => {}
             _ = stop.changed() => {}
         }
         if *stop.borrow() {

@@ -13,6 +13,7 @@ macro_rules! full_primary_query {
     () => {
         "SELECT json_build_object('full', true,\
  'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
+ 'flush', pg_current_wal_flush_lsn()::text,\
  'tli', substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8),\
  'repl', (SELECT json_agg(json_build_object('app', application_name, 'state', state, 'sync', sync_state,\
    'write_lag', extract(epoch FROM write_lag), 'flush_lag', extract(epoch FROM flush_lag),\
@@ -36,7 +37,8 @@ pub const PRIMARY_QUERY_PRE14: &str = concat!(full_primary_query!(), ")::text");
 /// slots and pg_stat_wal change slowly and cost the primary more to read, so a light sample
 /// carries the last full sample's values forward.
 pub const PRIMARY_QUERY_LIGHT: &str = "SELECT json_build_object(\
- 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text)::text";
+ 'insert', pg_current_wal_insert_lsn()::text, 'current', pg_current_wal_lsn()::text,\
+ 'flush', pg_current_wal_flush_lsn()::text)::text";
 
 /// Asked of every node that is not the primary, directly (never through the link shaper).
 pub const STANDBY_QUERY: &str = "SELECT pg_is_in_recovery()::text, \
