@@ -369,8 +369,23 @@ for = "50s"
         seen["status"].as_str().unwrap().contains("degraded"),
         "over the 2 s alert: {seen}"
     );
-    // During the run /metrics also has the run's own counters and latency.
+    // During the run /metrics also has the run's own counters and latency, and the
+    // heartbeat's lag: growing on the paused standby, small on the other.
     let m = metrics(port);
+    let hb = |node: &str| {
+        sample(
+            &m,
+            "pgbench_repl_standby_heartbeat_lag_seconds",
+            &[("standby", node)],
+        )
+        .unwrap_or_else(|| panic!("no heartbeat lag for {node}"))
+    };
+    assert!(
+        hb("standby1") > 0.5 && hb("standby2") < hb("standby1"),
+        "heartbeat lag: standby1 {} s (paused), standby2 {} s",
+        hb("standby1"),
+        hb("standby2")
+    );
     assert!(
         sample(
             &m,

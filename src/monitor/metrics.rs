@@ -27,6 +27,7 @@ pub fn render(m: &MonitorState) -> String {
     let lag_s = Family::<Labels, FloatGauge>::default();
     let lag_bytes = Family::<Labels, Gauge>::default();
     let pg_lag = Family::<Labels, FloatGauge>::default();
+    let hb_lag = Family::<Labels, FloatGauge>::default();
     let slot = Family::<Labels, Gauge>::default();
     for n in &m.nodes {
         up.get_or_create(&labels(&[("node", &n.node), ("role", &n.role)]))
@@ -48,6 +49,9 @@ pub fn render(m: &MonitorState) -> String {
         }
         if let Some(l) = n.pg_replay_lag_seconds {
             pg_lag.get_or_create(&labels(&s)).set(l);
+        }
+        if let Some(l) = n.heartbeat_lag_seconds {
+            hb_lag.get_or_create(&labels(&s)).set(l);
         }
     }
     for n in m.nodes.iter().filter(|n| n.slot_retained_bytes.is_some()) {
@@ -75,6 +79,11 @@ pub fn render(m: &MonitorState) -> String {
         "pg_replay_lag_seconds",
         "pg_stat_replication.replay_lag as PostgreSQL reports it",
         pg_lag,
+    );
+    reg.register(
+        "standby_heartbeat_lag_seconds",
+        "Visibility lag of the run's heartbeat: when the standby first showed the latest heartbeat minus when it committed, or the age of the oldest it has not shown",
+        hb_lag,
     );
     reg.register(
         "slot_retained_bytes",

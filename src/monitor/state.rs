@@ -32,6 +32,8 @@ pub struct NodeView {
     pub receive_lag_bytes: Option<u64>,
     pub lag_seconds: Option<f64>,
     pub pg_replay_lag_seconds: Option<f64>,
+    /// The heartbeat's visibility lag (DESIGN section 16), when the run writes one.
+    pub heartbeat_lag_seconds: Option<f64>,
     pub slot_retained_bytes: Option<u64>,
     pub wal_status: Option<String>,
     pub timeline: Option<u32>,
@@ -161,6 +163,7 @@ fn standby_view(sb: &StandbySample) -> NodeView {
         receive_lag_bytes: sb.receive_lag_bytes,
         lag_seconds: sb.lag_s,
         pg_replay_lag_seconds: sb.pg_replay_lag_s,
+        heartbeat_lag_seconds: sb.heartbeat_lag_s,
         slot_retained_bytes: sb.slot_retained_bytes,
         wal_status: sb.wal_status.clone(),
         timeline: None,

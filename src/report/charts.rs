@@ -20,7 +20,34 @@ pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub color: RGBColor,
-    pub dashed: bool,
+    pub line: Line,
+}
+
+/// How a series is stroked, on the chart and in its legend alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+impl Line {
+    /// (dash, gap) in pixels; None for a solid line.
+    fn pattern(self) -> Option<(u32, u32)> {
+        match self {
+            Line::Solid => None,
+            Line::Dashed => Some((8, 5)),
+            Line::Dotted => Some((2, 4)),
+        }
+    }
+
+    pub fn dashed_if(b: bool) -> Line {
+        if b {
+            Line::Dashed
+        } else {
+            Line::Solid
+        }
+    }
 }
 
 /// A line chart: title, axis titles with units, a legend, events as vertical lines.
@@ -94,24 +121,36 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
     for s in &chart.series {
         let style = s.color.stroke_width(2);
         let color = s.color;
-        if s.dashed {
-            ctx.draw_series(DashedLineSeries::new(s.points.clone(), 8, 5, style))
+        let line = s.line;
+        let legend = move |(x, y): (i32, i32)| {
+            // The legend's sample is stroked as the line is: the segments of its dash pattern
+            // over 20 px (at most four; the rest empty).
+            let (dash, gap) = line.pattern().unwrap_or((20, 0));
+            let mut segs: Vec<Vec<(i32, i32)>> = Vec::new();
+            let mut at = 0;
+            while at < 20 && segs.len() < 4 {
+                let end = (at + dash as i32).min(20);
+                segs.push(vec![(at, 0), (end, 0)]);
+                at = end + gap as i32;
+            }
+            segs.resize(4, Vec::new());
+            let stroke = color.stroke_width(2);
+            let mut segs = segs.into_iter();
+            let mut seg = || PathElement::new(segs.next().unwrap_or_default(), stroke);
+            EmptyElement::at((x, y)) + seg() + seg() + seg() + seg()
+        };
+        match s.line.pattern() {
+            Some((dash, gap)) => ctx
+                .draw_series(DashedLineSeries::new(s.points.clone(), dash, gap, style))
                 .map_err(|e| err(&e))?
                 .label(&s.name)
-                .legend(move |(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 8, y), (x + 12, y), (x + 20, y)],
-                        color.stroke_width(2),
-                    )
-                });
-        } else {
-            ctx.draw_series(LineSeries::new(s.points.clone(), style))
+                .legend(legend),
+            None => ctx
+                .draw_series(LineSeries::new(s.points.clone(), style))
                 .map_err(|e| err(&e))?
                 .label(&s.name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
+                .legend(legend),
+        };
     }
     if !chart.series.is_empty() {
         ctx.configure_series_labels()

@@ -1,7 +1,7 @@
 //! `compare`: two or more runs in one table and overlaid charts, with each difference judged
 //! against the run-to-run noise seen in the per-second (and per-sample) spread.
 
-use super::charts::{byte_unit, draw_line_chart, LineChart, Series, PALETTE};
+use super::charts::{byte_unit, draw_line_chart, Line, LineChart, Series, PALETTE};
 use super::load::{load_result, ResultData};
 use super::render::points;
 use anyhow::Result;
@@ -302,7 +302,7 @@ fn draw_overlays(
                 name: labels[i].clone(),
                 points: pts,
                 color: color(i),
-                dashed: false,
+                line: Line::Solid,
             }
         })
         .collect();
@@ -327,7 +327,7 @@ fn draw_overlays(
                 },
                 points: r.interval_points(&format!("{tx}.p99_ms"), 1.0),
                 color: color(i),
-                dashed: k % 2 == 1,
+                line: Line::dashed_if(k % 2 == 1),
             });
         }
     }
@@ -349,7 +349,7 @@ fn draw_overlays(
                     name: format!("{}: {sb}", labels[i]),
                     points: points(&n.t_s, n.columns.get("lag_s"), 1000.0),
                     color: color(i),
-                    dashed: k % 2 == 1,
+                    line: Line::dashed_if(k % 2 == 1),
                 });
             }
         }
@@ -376,7 +376,7 @@ fn draw_overlays(
             name: labels[i].clone(),
             points: r.interval_points("wal_bytes_per_s", 1.0 / div),
             color: color(i),
-            dashed: false,
+            line: Line::Solid,
         })
         .collect();
     draw_line_chart(

@@ -1,6 +1,7 @@
 //! The matrix report: one row per combination, and when link delay is a dimension, throughput
 //! and p99 latency against the delay, a line per other combination.
 
+use super::charts::Line as Stroke;
 use super::charts::{draw_line_chart, LineChart, Series, PALETTE};
 use super::load::load_result;
 use crate::units::format_duration;
@@ -165,7 +166,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                     name: l.name.clone(),
                     points: pick(l).clone(),
                     color: PALETTE[i % PALETTE.len()],
-                    dashed: false,
+                    line: Stroke::Solid,
                 })
                 .collect()
         };

@@ -1,9 +1,9 @@
 //! `report`: charts/*.png and report.md, drawn from the result files alone.
 
-use super::charts::{byte_unit, draw_line_chart, LineChart, Series, PALETTE};
+use super::charts::{byte_unit, draw_line_chart, Line, LineChart, Series, PALETTE};
 use super::format::bytes_text;
 use super::load::{load_result, Column, ResultData};
-use crate::record::summary::RunSummary;
+use crate::record::summary::{RunSummary, StandbySummary};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -75,7 +75,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
             name: n.clone(),
             points: data.interval_points(&format!("{n}.tps"), 1.0),
             color: color(i),
-            dashed: false,
+            line: Line::Solid,
         })
         .collect();
     draw_line_chart(
@@ -90,12 +90,12 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
     )?;
     let mut lat = Vec::new();
     for (i, n) in names.iter().enumerate() {
-        for (q, dashed) in [("p99", false), ("p50", true)] {
+        for (q, line) in [("p99", Line::Solid), ("p50", Line::Dashed)] {
             lat.push(Series {
                 name: format!("{n} {q}"),
                 points: data.interval_points(&format!("{n}.{q}_ms"), 1.0),
                 color: color(i),
-                dashed,
+                line,
             });
         }
     }
@@ -122,7 +122,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
                 name: "WAL".into(),
                 points: wal.into_iter().map(|(t, v)| (t, v / div)).collect(),
                 color: color(0),
-                dashed: false,
+                line: Line::Solid,
             }],
             events: &events,
         },
@@ -144,20 +144,29 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
             name: node.clone(),
             points: points(&lag.t_s, lag.columns.get("lag_bytes"), 1.0 / div),
             color: c,
-            dashed: false,
+            line: Line::Solid,
         });
         secs.push(Series {
             name: format!("{node} (LSN timeline)"),
             points: points(&lag.t_s, lag.columns.get("lag_s"), 1000.0),
             color: c,
-            dashed: false,
+            line: Line::Solid,
         });
         secs.push(Series {
             name: format!("{node} (PostgreSQL replay_lag)"),
             points: points(&lag.t_s, lag.columns.get("pg_replay_lag_s"), 1000.0),
             color: c,
-            dashed: true,
+            line: Line::Dashed,
         });
+        let heartbeat = points(&lag.t_s, lag.columns.get("heartbeat_lag_s"), 1000.0);
+        if !heartbeat.is_empty() {
+            secs.push(Series {
+                name: format!("{node} (heartbeat)"),
+                points: heartbeat,
+                color: c,
+                line: Line::Dotted,
+            });
+        }
     }
     draw_line_chart(
         &dir.join("lag_bytes.png"),
@@ -173,7 +182,7 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
     draw_line_chart(
         &dir.join("lag_seconds.png"),
         &LineChart {
-            title: "Replay lag in time".into(),
+            title: "Lag in time: LSN timeline (solid), PostgreSQL replay_lag (dashed), heartbeat (dotted)".into(),
             x_label: "time since start (s)",
             y_label: "lag (ms)".into(),
             series: secs,
@@ -422,17 +431,51 @@ fn words(md: &mut String, s: &RunSummary) {
         } else {
             String::new()
         };
+        let hb = match st.heartbeat_lag_ms.as_ref().and_then(|q| q.p99) {
+            Some(p99) => format!("the heartbeat's p99: {p99:.1} ms; "),
+            None => String::new(),
+        };
         let _ = writeln!(
             md,
             "- {name} was behind by {} at the median and {} at p99 (at most {}), {} ms at p99 in time by the LSN timeline \
-             (PostgreSQL's replay_lag p99: {} ms){down}.",
+             ({hb}PostgreSQL's replay_lag p99: {} ms){down}.",
             bytes_text(st.lag_bytes.p50),
             bytes_text(st.lag_bytes.p99),
             bytes_text(st.lag_bytes.max),
             ms_from_s(st.lag_seconds.p99),
             ms_from_s(st.pg_replay_lag_s.p99),
         );
+        let tps: f64 = s.transactions.values().map(|t| t.tps).sum();
+        if let Some(why) = lag_methods_disagree(tps, st) {
+            let _ = writeln!(md, "  {why}");
+        }
     }
+}
+
+/// When the LSN timeline's median and the heartbeat's differ by more than max(2 ms, 10%), what
+/// each one measures (docs/results.md, "Which lag to read"): with writes sparser than the lag,
+/// the standby has everything the primary wrote for part of each gap and the LSN timeline reads
+/// 0 there, while the heartbeat still times one write's trip.
+fn lag_methods_disagree(tps: f64, st: &StandbySummary) -> Option<String> {
+    let lsn = st.lag_seconds.p50? * 1000.0;
+    let hb = st.heartbeat_lag_ms.as_ref()?.p50?;
+    if (lsn - hb).abs() <= (0.1 * hb).max(2.0) {
+        return None;
+    }
+    let gap = if tps > 0.0 {
+        format!(
+            " (the load committed {tps:.0} tx/s, one every {:.1} ms)",
+            1000.0 / tps
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "Its two lags disagree at the median: {lsn:.1} ms by the LSN timeline, {hb:.1} ms by the heartbeat. \
+         The LSN timeline is the age of the newest data the standby has, 0 whenever it has everything the primary wrote; \
+         the heartbeat is how long one write takes to show. They agree when writes come more often than the lag{gap}: \
+         read the heartbeat for the delay, the LSN timeline for how stale reads on the standby are."
+    ))
 }
 
 fn tables(md: &mut String, s: &RunSummary) {
@@ -456,18 +499,22 @@ fn tables(md: &mut String, s: &RunSummary) {
         );
     }
     if !s.standbys.is_empty() {
-        md.push_str("\n## Replication\n\n| standby | lag bytes p50 | p99 | max | lag ms p50 | p99 | max | PostgreSQL replay_lag ms p50 | p99 | max | slot retained max | wal_status |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        md.push_str("\n## Replication\n\n| standby | lag bytes p50 | p99 | max | lag ms p50 | p99 | max | heartbeat ms p50 | p99 | max | PostgreSQL replay_lag ms p50 | p99 | max | slot retained max | wal_status |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     }
     for (name, st) in &s.standbys {
+        let hb = st.heartbeat_lag_ms.as_ref();
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             bytes_text(st.lag_bytes.p50),
             bytes_text(st.lag_bytes.p99),
             bytes_text(st.lag_bytes.max),
             ms_from_s(st.lag_seconds.p50),
             ms_from_s(st.lag_seconds.p99),
             ms_from_s(st.lag_seconds.max),
+            num(hb.and_then(|q| q.p50), 1),
+            num(hb.and_then(|q| q.p99), 1),
+            num(hb.and_then(|q| q.max), 1),
             ms_from_s(st.pg_replay_lag_s.p50),
             ms_from_s(st.pg_replay_lag_s.p99),
             ms_from_s(st.pg_replay_lag_s.max),
@@ -491,5 +538,42 @@ fn tables(md: &mut String, s: &RunSummary) {
             g.read_your_writes,
             g.max_tries,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::values::Quantiles;
+
+    fn standby(lsn_s: f64, heartbeat_ms: f64) -> StandbySummary {
+        let q = |v| Quantiles {
+            p50: Some(v),
+            p99: Some(v),
+            max: Some(v),
+        };
+        StandbySummary {
+            lag_seconds: q(lsn_s),
+            heartbeat_lag_ms: Some(q(heartbeat_ms)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_report_explains_lags_that_disagree_and_only_those() {
+        // Sparse writes: the standby had everything most of the time.
+        let why = lag_methods_disagree(50.0, &standby(0.0, 5.5)).unwrap();
+        assert!(
+            why.contains("0.0 ms by the LSN timeline, 5.5 ms by the heartbeat"),
+            "{why}"
+        );
+        assert!(why.contains("one every 20.0 ms"), "{why}");
+        // Within max(2 ms, 10%): nothing to explain.
+        assert!(lag_methods_disagree(1000.0, &standby(0.0203, 20.1)).is_none());
+        assert!(lag_methods_disagree(1000.0, &standby(0.0015, 0.4)).is_none());
+        // No heartbeat: nothing to compare.
+        let mut sb = standby(0.0, 5.0);
+        sb.heartbeat_lag_ms = None;
+        assert!(lag_methods_disagree(50.0, &sb).is_none());
     }
 }
