@@ -70,7 +70,10 @@ EOF
   local top
   top=$(ls -d "$work"/unpacked/postgresql-*)
   [ -x "$top/bin/postgres" ] || { echo "$0: $wheel has no bin/postgres" >&2; exit 1; }
-  chmod -R a+rX "$top"
+  # Owned by whoever fetched it (the tarball names its builder's uid), readable by everyone
+  # (the lab's servers may run as another user).
+  chown -R "$(id -u):$(id -g)" "$top"
+  chmod -R a+rX,go-w "$top"
   rm -rf "$dest.old"
   [ -e "$dest" ] && mv "$dest" "$dest.old"
   mv "$top" "$dest"

@@ -243,6 +243,15 @@ pub struct UpArgs {
     /// When run as root: the OS user that runs the servers [default: postgres]
     #[arg(long, value_name = "USER")]
     pub os_user: Option<String>,
+    /// The directory of the PostgreSQL binaries a new lab is made with (initdb, pg_ctl,
+    /// postgres, pg_basebackup, pg_rewind), e.g. the one scripts/fetch-postgres.sh prints
+    /// [default: PGBENCH_REPL_PG_BINDIR, else what is installed]
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<std::path::PathBuf>,
+    /// The PostgreSQL major a new lab runs (14 to 18): /usr/lib/postgresql/N/bin, PATH,
+    /// pg_config, then scripts/fetch-postgres.sh's cache
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(10..=99))]
+    pub pg_version: Option<u32>,
     /// An orchestrator runs the nodes and decides failovers: pg_auto_failover (a monitor and
     /// pg_autoctl on every node) or patroni (etcd, Patroni on every node, HAProxy in front)
     #[arg(long, value_name = "KIND", value_parser = HaKind::parse, help_heading = "Orchestrator")]

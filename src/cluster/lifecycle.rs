@@ -29,6 +29,8 @@ pub struct UpOptions {
     pub os_user: Option<String>,
     /// `--ha` and `--ha-setting`: an orchestrator runs the nodes.
     pub ha: Option<super::ha::HaRequest>,
+    /// `--pg-bin` and `--pg-version`: which PostgreSQL a new lab is made with.
+    pub bins: binaries::BinChoice,
 }
 
 /// Create the lab if there is none, start whatever is not running, apply the options given.
@@ -148,6 +150,23 @@ fn check_same_kind(lab: &Lab, state: &LabState, opts: &UpOptions) -> Result<()> 
     if have.is_some() {
         check_orchestrated_options(opts)?;
     }
+    // The binaries are chosen when a lab is made; another choice needs another lab.
+    if opts.bins != binaries::BinChoice::default() {
+        let wanted = binaries::find_bindir(&opts.bins)?;
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b || a.canonicalize().ok() == b.canonicalize().ok()
+        };
+        if !same(&wanted, &state.bindir) {
+            return Err(usage(format!(
+                "the lab at {} runs {} from {}; `cluster destroy` it first, or use another --dir, \
+                 to start one from {}",
+                lab.dir.display(),
+                state.server_version,
+                state.bindir.display(),
+                wanted.display()
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -201,7 +220,7 @@ async fn create(lab: &Lab, opts: &UpOptions) -> Result<LabState> {
         )));
     }
     let port = opts.port.unwrap_or(DEFAULT_PORT);
-    let bindir = binaries::find_bindir()?;
+    let bindir = binaries::find_bindir(&opts.bins)?;
     let user = OsUser::for_servers(opts.os_user.as_deref())?;
     let nodes = plan_nodes(port, standbys)?;
     let ha = opts
@@ -271,6 +290,17 @@ fn plan_nodes(port: u16, standbys: u32) -> Result<Vec<NodeState>> {
             repl_name: None,
         })
         .collect())
+}
+
+/// A base port above the default lab's whose nodes (base..) and links (base + 10..) are free
+/// now, for a lab of `standbys` standbys the tool starts by itself (a pg_version matrix).
+pub fn free_port_base(standbys: u32) -> Option<u16> {
+    (0..200u16).map(|i| 56000 + i * 40).find(|base| {
+        let ports = (0..=standbys as u16).flat_map(|i| [base + i, base + LINK_OFFSET + i]);
+        ports
+            .into_iter()
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+    })
 }
 
 fn check_ports_free(ports: &[u16]) -> Result<()> {

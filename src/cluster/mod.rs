@@ -13,11 +13,13 @@ mod shaper_proc;
 pub mod state;
 pub mod status;
 
+pub use binaries::find_bindir;
+pub use binaries::BinChoice;
 pub use failover::{
     kill, most_advanced_standby, promote, rebuild, rejoin, restart_node, set_sync, start_node,
     stop_node, switchover, wait_following,
 };
-pub use lifecycle::{destroy, down, up, UpOptions};
+pub use lifecycle::{destroy, down, free_port_base, up, UpOptions};
 pub use osuser::run as run_command;
 pub use shaper_proc::shaper_config;
 pub use state::{LabState, NodeState, Role, SyncMode};

@@ -33,6 +33,8 @@ pub struct NodeStatus {
     pub slot_retained_bytes: Option<i64>,
     pub wal_status: Option<String>,
     pub needs_rejoin: bool,
+    /// `server_version` as the running server reports it.
+    pub version: Option<String>,
     pub error: Option<String>,
 }
 
@@ -136,6 +138,7 @@ pub async fn collect(lab: &Lab, state: &LabState) -> Result<Vec<NodeStatus>> {
             slot_retained_bytes: None,
             wal_status: None,
             needs_rejoin: n.needs_rejoin,
+            version: None,
             error: None,
         };
         if s.running {
@@ -170,7 +173,8 @@ async fn ask_node(lab: &Lab, state: &LabState, s: &mut NodeStatus) -> Result<()>
                       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END, \
                     CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, \
                     CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() END::text, \
-                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text",
+                    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text, \
+                    current_setting('server_version')",
             &[],
         )
         .await?;
@@ -180,6 +184,7 @@ async fn ask_node(lab: &Lab, state: &LabState, s: &mut NodeStatus) -> Result<()>
     s.current_lsn = row.get(2);
     s.receive_lsn = row.get(3);
     s.replay_lsn = row.get(4);
+    s.version = row.get(5);
     Ok(())
 }
 
@@ -322,7 +327,7 @@ async fn streaming_standbys(lab: &Lab, state: &LabState) -> Result<Vec<String>> 
 /// Render the status as a table for a terminal.
 pub fn render_table(rows: &[NodeStatus]) -> String {
     let mut out = format!(
-        "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10}\n",
+        "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10} {}\n",
         "node",
         "port",
         "role",
@@ -334,7 +339,8 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
         "replay",
         "lag_bytes",
         "slot_bytes",
-        "wal_status"
+        "wal_status",
+        "version"
     );
     for r in rows {
         let role = match (r.in_recovery, r.role) {
@@ -352,7 +358,7 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let num = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10}\n",
+            "{:<10} {:>5} {:<8} {:<8} {:<10} {:<6} {:>3} {:<12} {:<12} {:>12} {:>12} {:<10} {}\n",
             r.name,
             r.port,
             role,
@@ -365,6 +371,7 @@ pub fn render_table(rows: &[NodeStatus]) -> String {
             num(r.lag_bytes),
             num(r.slot_retained_bytes),
             opt(&r.wal_status),
+            opt(&r.version),
         ));
     }
     out

@@ -141,6 +141,10 @@ async fn up(args: UpArgs) -> Result<()> {
         port: args.port,
         os_user: args.os_user,
         ha,
+        bins: cluster::BinChoice {
+            dir: args.pg_bin,
+            major: args.pg_version,
+        },
     };
     let started = std::time::Instant::now();
     let state = cluster::up(&lab, &opts).await?;

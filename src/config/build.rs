@@ -83,8 +83,12 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
     if matrix.is_some() && file.cluster.is_some() {
         let m = file.matrix.as_ref().unwrap();
         let d = m.get_ref();
-        if !d.sync.is_empty() || !d.link_delay.is_empty() || !d.standbys.is_empty() {
-            return Err(src.error_at(m.span(), "matrix", "sync, link_delay and standbys need the lab: remove [cluster] or vary only synchronous_commit and settings"));
+        if !d.sync.is_empty()
+            || !d.link_delay.is_empty()
+            || !d.standbys.is_empty()
+            || !d.pg_version.is_empty()
+        {
+            return Err(src.error_at(m.span(), "matrix", "sync, link_delay, standbys and pg_version need the lab: remove [cluster] or vary only synchronous_commit and settings"));
         }
     }
     let transactions = build_transactions(src, &file.transaction)?;

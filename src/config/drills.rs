@@ -64,16 +64,45 @@ pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    if def.synchronous_commit.is_empty()
-        && sync.is_empty()
-        && link_delay.is_empty()
-        && standbys.is_empty()
-        && settings.is_empty()
-    {
+    let mut pg_version = Vec::new();
+    for n in &def.pg_version {
+        let major = u32::try_from(*n).ok().filter(|n| (10..=99).contains(n));
+        match major {
+            Some(major) if !pg_version.contains(&major) => pg_version.push(major),
+            Some(twice) => {
+                return Err(src.error_at(
+                    m.span(),
+                    "matrix.pg_version",
+                    format!("{twice} is listed twice"),
+                ))
+            }
+            None => return Err(src.error_at(
+                m.span(),
+                "matrix.pg_version",
+                format!(
+                    "{n} is not a PostgreSQL major: expected a list such as [14, 15, 16, 17, 18]"
+                ),
+            )),
+        }
+    }
+    let others = !def.synchronous_commit.is_empty()
+        || !sync.is_empty()
+        || !link_delay.is_empty()
+        || !standbys.is_empty()
+        || !settings.is_empty();
+    if !pg_version.is_empty() && others {
+        return Err(src.error_at(
+            m.span(),
+            "matrix.pg_version",
+            "varies the lab itself (one lab per major): it takes no other matrix key; \
+             vary the rest in a matrix of its own, with --pg-version on `cluster up`",
+        ));
+    }
+    if !others && pg_version.is_empty() {
         return Err(src.error_at(
             m.span(),
             "matrix",
-            "empty: give synchronous_commit, sync, link_delay, standbys and/or settings.<name> lists",
+            "empty: give synchronous_commit, sync, link_delay, standbys, settings.<name> and/or pg_version lists",
         ));
     }
     Ok(Matrix {
@@ -82,6 +111,7 @@ pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result
         link_delay,
         standbys,
         settings,
+        pg_version,
     })
 }
 

@@ -163,4 +163,7 @@ pub struct MatrixDef {
     pub standbys: Vec<i64>,
     #[serde(default)]
     pub settings: IndexMap<String, Vec<toml::Value>>,
+    /// PostgreSQL majors: one lab per major (DESIGN section 17).
+    #[serde(default)]
+    pub pg_version: Vec<i64>,
 }

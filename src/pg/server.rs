@@ -14,6 +14,9 @@ pub struct ServerInfo {
     pub full_page_writes: String,
     pub wal_compression: String,
     pub max_wal_senders: String,
+    /// Every node's `server_version` (those that answered when the run started).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub nodes: std::collections::BTreeMap<String, String>,
 }
 
 /// Ask the server.
@@ -36,5 +39,6 @@ pub async fn server_info(conn: &Conn) -> Result<ServerInfo> {
         full_page_writes: row.get(4),
         wal_compression: row.get(5),
         max_wal_senders: row.get(6),
+        nodes: Default::default(),
     })
 }

@@ -289,11 +289,7 @@ pub fn report_markdown(data: &ResultData) -> String {
             "cluster"
         },
         nodes.join(", "),
-        if s.server.version.is_empty() {
-            "PostgreSQL ?".to_string()
-        } else {
-            format!("PostgreSQL {}", s.server.version)
-        },
+        server_versions(&s.server),
         s.server.synchronous_commit,
         s.server.synchronous_standby_names,
     );
@@ -449,6 +445,24 @@ fn words(md: &mut String, s: &RunSummary) {
         if let Some(why) = lag_methods_disagree(tps, st) {
             let _ = writeln!(md, "  {why}");
         }
+    }
+}
+
+/// "PostgreSQL 15.18" when every node runs the same; each node's otherwise.
+fn server_versions(server: &crate::pg::ServerInfo) -> String {
+    let mut distinct: Vec<&String> = server.nodes.values().collect();
+    distinct.sort();
+    distinct.dedup();
+    match distinct.as_slice() {
+        [] if server.version.is_empty() => "PostgreSQL ?".to_string(),
+        [] => format!("PostgreSQL {}", server.version),
+        [one] => format!("PostgreSQL {one}"),
+        _ => server
+            .nodes
+            .iter()
+            .map(|(n, v)| format!("{n} PostgreSQL {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

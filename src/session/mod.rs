@@ -4,6 +4,7 @@
 
 mod failover_watch;
 mod keys;
+mod majors;
 mod matrix;
 pub mod monitor;
 mod observed;
@@ -66,6 +67,44 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         Some(s) => split_plan(&plan, s.spec).map_err(usage)?,
         None => plan,
     };
+    let outcome = match plan.matrix.as_ref().filter(|m| !m.pg_version.is_empty()) {
+        Some(m) => {
+            if req.shard.is_some() {
+                return Err(usage(
+                    "[matrix] pg_version starts a lab per major: it cannot run as a shard",
+                ));
+            }
+            majors::run_majors(&req, &plan, &m.pg_version.clone(), &mut signals).await?
+        }
+        None => run_plan(&req, &plan, &mut signals, req.lab_dir.as_deref(), None).await?,
+    };
+    finish(outcome)
+}
+
+/// A run's ending as the exit code sees it: interrupted (130/143), failed checks (3), or 0.
+fn finish(outcome: matrix::MatrixOutcome) -> Result<()> {
+    if let Some(sig) = outcome.interrupted {
+        return Err(Interrupted::after_run(sig, &outcome.dir).into());
+    }
+    if !outcome.failures.is_empty() {
+        return Err(CheckFailed(format!(
+            "checks failed:\n  {}",
+            outcome.failures.join("\n  ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Run a loaded plan (or its matrix) against the lab at `lab_dir` (or its [cluster]); `variant`
+/// names a single run that is one of several (a major of a pg_version matrix).
+async fn run_plan(
+    req: &RunRequest,
+    plan: &crate::workload::Workload,
+    signals: &mut Signals,
+    lab_dir: Option<&std::path::Path>,
+    variant: Option<(String, PathBuf)>,
+) -> Result<matrix::MatrixOutcome> {
     let source = req.workload.display().to_string();
     let run_id = req
         .shard
@@ -83,7 +122,7 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     let first = req.shard.as_ref().is_none_or(|s| s.spec.is_first());
     // A signal while the lab starts or the SQL is checked ends the run before it begins.
     let prepared = async {
-        let targets = targets::resolve(&plan, req.lab_dir.as_deref()).await?;
+        let targets = targets::resolve(plan, lab_dir).await?;
         targets::check_event_targets(&plan, &targets)?;
         let rendezvous = match (&req.shard, &run_id) {
             (Some(s), Some(id)) => Some(Rendezvous {
@@ -181,15 +220,16 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
         targets: &targets,
         source: &source,
         quiet: req.quiet,
-        signals: &mut signals,
+        signals,
         lag_alert: req.lag_alert,
         monitor: server.as_ref().map(|_| monitor.clone()),
         exclude: Vec::new(),
         rendezvous: rendezvous.as_ref(),
     };
-    let result = match plan.matrix.clone() {
-        None => single(&mut session, &plan, out.as_deref()).await,
-        Some(m) => matrix::run_matrix(&mut session, &plan, &m, out.as_deref()).await,
+    let result = match (plan.matrix.clone(), variant) {
+        (_, Some((name, dir))) => single(&mut session, plan, Some(&dir), Some(name)).await,
+        (None, None) => single(&mut session, plan, out.as_deref(), None).await,
+        (Some(m), None) => matrix::run_matrix(&mut session, plan, &m, out.as_deref()).await,
     };
     if let (Some(lab), Some(snap)) = (&targets.lab, &snapshot) {
         if let Err(e) = snap.restore(lab).await {
@@ -204,18 +244,7 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
     if let Some(s) = server {
         s.stop().await;
     }
-    let outcome = result?;
-    if let Some(sig) = outcome.interrupted {
-        return Err(Interrupted::after_run(sig, &outcome.dir).into());
-    }
-    if !outcome.failures.is_empty() {
-        return Err(CheckFailed(format!(
-            "checks failed:\n  {}",
-            outcome.failures.join("\n  ")
-        ))
-        .into());
-    }
-    Ok(())
+    result
 }
 
 /// This machine's name, for the shards' table and the merged report.
@@ -235,9 +264,10 @@ async fn single(
     session: &mut Session<'_>,
     plan: &crate::workload::Workload,
     out: Option<&std::path::Path>,
+    variant: Option<String>,
 ) -> Result<matrix::MatrixOutcome> {
     let dir = make_result_dir(out, &plan.name, None)?;
-    let o = session.run_one(plan, dir, None).await?;
+    let o = session.run_one(plan, dir, variant).await?;
     crate::out!(
         "{}",
         crate::report::table::summary_table(&o.summary, &o.dir)

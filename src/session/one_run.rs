@@ -348,6 +348,7 @@ impl Session<'_> {
         let primary = self.targets.endpoints[0].connect(None).await?;
         let mut server = server_info(&primary).await?;
         drop(primary);
+        server.nodes = node_versions(&self.targets.endpoints).await;
         if let Some(level) = &plan.synchronous_commit {
             server.synchronous_commit = level.clone();
         }
@@ -477,6 +478,24 @@ pub fn failures(summary: &RunSummary) -> Vec<String> {
                 .iter()
                 .map(|n| format!("verify: {n} did not catch up")),
         );
+    }
+    out
+}
+
+/// Each node's `server_version`; a node that does not answer within 2 s is left out.
+async fn node_versions(
+    endpoints: &[crate::pg::Endpoint],
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in endpoints {
+        let asked = async {
+            let c = e.connect(None).await?;
+            let row = c.client.query_one("SHOW server_version", &[]).await?;
+            anyhow::Ok(row.get::<_, String>(0))
+        };
+        if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_secs(3), asked).await {
+            out.insert(e.name.clone(), v);
+        }
     }
     out
 }

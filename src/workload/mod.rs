@@ -141,6 +141,8 @@ pub struct Matrix {
     pub standbys: Vec<u32>,
     /// `settings.<name> = [values]`: server settings, ALTER SYSTEM on every node.
     pub settings: Vec<(String, Vec<String>)>,
+    /// PostgreSQL majors, one lab each (alone in its matrix).
+    pub pg_version: Vec<u32>,
 }
 
 /// One combination of a matrix.
@@ -151,12 +153,16 @@ pub struct Variant {
     pub link_delay: Option<Duration>,
     pub standbys: Option<u32>,
     pub settings: Vec<(String, String)>,
+    pub pg_version: Option<u32>,
 }
 
 impl Variant {
     /// A name for directories and tables: `remote_apply-first1-25ms-2standbys`.
     pub fn name(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(m) = self.pg_version {
+            parts.push(format!("pg{m}"));
+        }
         if let Some(s) = &self.synchronous_commit {
             parts.push(s.clone());
         }
@@ -200,6 +206,16 @@ impl Matrix {
                 })
                 .collect();
         }
+        if !self.pg_version.is_empty() {
+            return self
+                .pg_version
+                .iter()
+                .map(|m| Variant {
+                    pg_version: Some(*m),
+                    ..Default::default()
+                })
+                .collect();
+        }
         let mut out = Vec::new();
         for set in &settings {
             for standbys in opts(&self.standbys) {
@@ -212,6 +228,7 @@ impl Matrix {
                                 link_delay,
                                 standbys,
                                 settings: set.clone(),
+                                pg_version: None,
                             });
                         }
                     }
