@@ -123,7 +123,7 @@ async fn run_plan(
     // A signal while the lab starts or the SQL is checked ends the run before it begins.
     let prepared = async {
         let targets = targets::resolve(plan, lab_dir).await?;
-        targets::check_event_targets(&plan, &targets)?;
+        targets::check_event_targets(plan, &targets)?;
         let rendezvous = match (&req.shard, &run_id) {
             (Some(s), Some(id)) => Some(Rendezvous {
                 primary: targets.endpoints[0].clone(),
@@ -141,8 +141,8 @@ async fn run_plan(
             rv.wait_for_setup().await?;
         }
         let primary = targets.endpoints[0].connect(None).await?;
-        preflight::run_setup(&primary, &plan, &source).await?;
-        preflight::check_statements(&primary, &plan, &source).await?;
+        preflight::run_setup(&primary, plan, &source).await?;
+        preflight::check_statements(&primary, plan, &source).await?;
         if plan.tracks_keys() {
             keys::create_table(&primary).await?;
         }
