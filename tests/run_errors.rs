@@ -395,3 +395,43 @@ fn errors_found_once_the_nodes_are_known_name_the_file_the_line_and_the_key() {
     assert!(err.contains("sweep.slo.\"latency_ms.p99\""), "{err}");
     assert!(!err.contains("expect."), "{err}");
 }
+
+#[test]
+fn a_pg_version_matrix_is_checked() {
+    let err = refused(&format!(
+        "{GOOD}\n[matrix]\npg_version = [15, 18]\nlink_delay = [\"0ms\", \"5ms\"]\n"
+    ));
+    assert!(
+        err.contains(":13:")
+            && err.contains("matrix.pg_version")
+            && err.contains("no other matrix key"),
+        "{err}"
+    );
+    let err = refused(&format!("{GOOD}\n[matrix]\npg_version = [15, 15]\n"));
+    assert!(
+        err.contains("matrix.pg_version") && err.contains("15 is listed twice"),
+        "{err}"
+    );
+    let err = refused(&format!("{GOOD}\n[matrix]\npg_version = [7]\n"));
+    assert!(err.contains("7 is not a PostgreSQL major"), "{err}");
+    let err = refused(&format!(
+        "{GOOD}\n[matrix]\nlink_delay = [\"1ms\"]\nrounds = 2\n"
+    ));
+    assert!(
+        err.contains("matrix.rounds") && err.contains("give pg_version too"),
+        "{err}"
+    );
+    let err = refused(&format!(
+        "{GOOD}\n[matrix]\npg_version = [15]\nrounds = 0\n"
+    ));
+    assert!(
+        err.contains("matrix.rounds") && err.contains("1 to 10"),
+        "{err}"
+    );
+    // A major this machine does not have: named, with how to get it, before anything starts.
+    let err = refused(&format!("{GOOD}\n[matrix]\npg_version = [15, 12]\n"));
+    assert!(
+        err.contains("no PostgreSQL 12 server binaries") && err.contains("fetches 14 to 18"),
+        "{err}"
+    );
+}

@@ -76,15 +76,37 @@ pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result
                     format!("{twice} is listed twice"),
                 ))
             }
-            None => return Err(src.error_at(
-                m.span(),
-                "matrix.pg_version",
-                format!(
+            None => {
+                return Err(src.error_at(
+                    m.span(),
+                    "matrix.pg_version",
+                    format!(
                     "{n} is not a PostgreSQL major: expected a list such as [14, 15, 16, 17, 18]"
                 ),
-            )),
+                ))
+            }
         }
     }
+    let rounds = match def.rounds {
+        None => 1,
+        Some(_) if pg_version.is_empty() => {
+            return Err(src.error_at(
+                m.span(),
+                "matrix.rounds",
+                "repeats a pg_version matrix: give pg_version too",
+            ))
+        }
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=10).contains(n))
+            .ok_or_else(|| {
+                src.error_at(
+                    m.span(),
+                    "matrix.rounds",
+                    format!("{n} is not a number of rounds: expected 1 to 10"),
+                )
+            })?,
+    };
     let others = !def.synchronous_commit.is_empty()
         || !sync.is_empty()
         || !link_delay.is_empty()
@@ -112,6 +134,8 @@ pub fn build_matrix(src: &Source, m: &Spanned<super::file::MatrixDef>) -> Result
         standbys,
         settings,
         pg_version,
+        rounds,
+        origin: src.locate(m.span()),
     })
 }
 

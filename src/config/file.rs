@@ -166,4 +166,7 @@ pub struct MatrixDef {
     /// PostgreSQL majors: one lab per major (DESIGN section 17).
     #[serde(default)]
     pub pg_version: Vec<i64>,
+    /// With pg_version: how many rounds, in alternating order.
+    #[serde(default)]
+    pub rounds: Option<i64>,
 }

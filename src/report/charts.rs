@@ -58,6 +58,8 @@ pub struct LineChart<'a> {
     pub series: Vec<Series>,
     /// (t_s, label)
     pub events: &'a [(f64, String)],
+    /// Where the x axis starts (0 when None).
+    pub x_from: Option<f64>,
 }
 
 pub const PALETTE: [RGBColor; 8] = [
@@ -83,6 +85,11 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
         .map(|p| p.0)
         .fold(1.0f64, f64::max)
         .max(chart.events.iter().map(|e| e.0).fold(0.0, f64::max));
+    let x_max = if chart.x_from.is_some() {
+        x_max + 0.5
+    } else {
+        x_max
+    };
     let y_max = all.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let y_top = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
     let mut ctx = ChartBuilder::on(&root)
@@ -90,7 +97,7 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_top)
+        .build_cartesian_2d(chart.x_from.unwrap_or(0.0)..x_max, 0f64..y_top)
         .map_err(|e| err(&e))?;
     ctx.configure_mesh()
         .x_desc(chart.x_label)
@@ -99,6 +106,18 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
         .label_style(("sans-serif", 14))
         .light_line_style(RGBColor(235, 235, 235))
         .y_label_formatter(&|v| format_tick(*v))
+        .x_label_formatter(&|v| {
+            // An axis of whole values (the majors) labels only those.
+            if chart.x_from.is_some() {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            } else {
+                format_tick(*v)
+            }
+        })
         .draw()
         .map_err(|e| err(&e))?;
     for (i, (t, label)) in chart.events.iter().enumerate() {

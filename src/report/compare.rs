@@ -314,6 +314,7 @@ fn draw_overlays(
             y_label: "transactions per second".into(),
             series: tps,
             events: &none,
+            x_from: None,
         },
     )?;
     let mut lat = Vec::new();
@@ -339,6 +340,7 @@ fn draw_overlays(
             y_label: "latency (ms)".into(),
             series: lat,
             events: &none,
+            x_from: None,
         },
     )?;
     let mut lag = Vec::new();
@@ -362,6 +364,7 @@ fn draw_overlays(
             y_label: "lag (ms)".into(),
             series: lag,
             events: &none,
+            x_from: None,
         },
     )?;
     let max = runs
@@ -387,6 +390,7 @@ fn draw_overlays(
             y_label: format!("WAL ({unit}/s)"),
             series: wal,
             events: &none,
+            x_from: None,
         },
     )
 }

@@ -18,6 +18,7 @@ struct Line {
     name: String,
     tps: Vec<(f64, f64)>,
     p99: Vec<(f64, f64)>,
+    wal: Vec<(f64, f64)>,
 }
 
 /// Write `matrix.md` (and `charts/matrix_tps.png`, `charts/matrix_p99.png`) into `out`.
@@ -26,6 +27,9 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         .iter()
         .map(|d| load_result(d))
         .collect::<Result<Vec<_>>>()?;
+    if variants.iter().any(|v| v.pg_version.is_some()) {
+        return super::majors::write_majors_report(&runs, variants, out, |d| link_to(out, d));
+    }
     let Some(first) = runs.first() else {
         return Ok(());
     };
@@ -39,6 +43,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         .unwrap_or_default();
     let mut header = vec![
         "run".to_string(),
+        "PostgreSQL".into(),
         "synchronous_commit".into(),
         "sync".into(),
         "link delay (one way)".into(),
@@ -46,6 +51,8 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
     ];
     header.extend(setting_names.iter().cloned());
     header.push("tx/s".into());
+    header.push("WAL bytes/tx".into());
+    header.push("FPI share".into());
     for t in &txs {
         header.push(format!("{t} p50 ms"));
         header.push(format!("{t} p99 ms"));
@@ -63,6 +70,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         let s = &r.summary;
         let mut row = vec![
             format!("[{}]({})", v.name(), link_to(out, &r.dir)),
+            super::majors::server_version(&s.server),
             v.synchronous_commit
                 .clone()
                 .unwrap_or_else(|| s.server.synchronous_commit.clone()),
@@ -79,6 +87,18 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
         ];
         row.extend(v.settings.iter().map(|(_, value)| value.clone()));
         row.push(f(Some(s.total.tps), 1.0));
+        row.push(
+            s.wal
+                .bytes_per_tx
+                .map(|b| format!("{b:.0}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+        row.push(
+            s.wal
+                .fpi_share
+                .map(|x| format!("{:.1}%", x * 100.0))
+                .unwrap_or_else(|| "-".into()),
+        );
         for t in &txs {
             let l = s.transactions.get(t).map(|x| &x.latency_ms);
             row.push(f(l.and_then(|l| l.p50), 1.0));
@@ -147,6 +167,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                         name: key,
                         tps: vec![],
                         p99: vec![],
+                        wal: vec![],
                     });
                     lines.last_mut().expect("just pushed")
                 }
@@ -156,6 +177,9 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
             }
             if let Some(p) = p99 {
                 entry.p99.push((x, p));
+            }
+            if let Some(w) = r.summary.wal.bytes_per_tx {
+                entry.wal.push((x, w));
             }
         }
         let series = |pick: fn(&Line) -> &Vec<(f64, f64)>| -> Vec<Series> {
@@ -178,6 +202,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 y_label: "transactions per second".into(),
                 series: series(|l| &l.tps),
                 events: &[],
+                x_from: None,
             },
         )?;
         draw_line_chart(
@@ -188,11 +213,23 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 y_label: "p99 latency (ms)".into(),
                 series: series(|l| &l.p99),
                 events: &[],
+                x_from: None,
+            },
+        )?;
+        draw_line_chart(
+            &charts.join("matrix_wal.png"),
+            &LineChart {
+                title: format!("WAL per transaction against {against}"),
+                x_label,
+                y_label: "WAL bytes per transaction".into(),
+                series: series(|l| &l.wal),
+                events: &[],
+                x_from: None,
             },
         )?;
         let _ = writeln!(
             md,
-            "\n## Against {against}\n\n![throughput](charts/matrix_tps.png)\n\n![p99 latency](charts/matrix_p99.png)"
+            "\n## Against {against}\n\n![throughput](charts/matrix_tps.png)\n\n![p99 latency](charts/matrix_p99.png)\n\n![WAL per transaction](charts/matrix_wal.png)"
         );
     }
     super::write_atomic(&out.join("matrix.md"), md.as_bytes())

@@ -9,6 +9,7 @@ mod files;
 mod format;
 pub mod hlog;
 pub mod load;
+mod majors;
 pub mod matrix;
 pub mod progress;
 pub mod render;

@@ -86,6 +86,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
             y_label: "transactions per second".into(),
             series: tps,
             events: &events,
+            x_from: None,
         },
     )?;
     let mut lat = Vec::new();
@@ -107,6 +108,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
             y_label: "latency (ms)".into(),
             series: lat,
             events: &events,
+            x_from: None,
         },
     )?;
     draw_lag_charts(data, dir, &events)?;
@@ -125,6 +127,7 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
                 line: Line::Solid,
             }],
             events: &events,
+            x_from: None,
         },
     )
 }
@@ -177,6 +180,7 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
             y_label: format!("replay lag ({unit})"),
             series: bytes,
             events,
+            x_from: None,
         },
     )?;
     draw_line_chart(
@@ -187,6 +191,7 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
             y_label: "lag (ms)".into(),
             series: secs,
             events,
+            x_from: None,
         },
     )
 }
@@ -395,6 +400,9 @@ fn words(md: &mut String, s: &RunSummary) {
             bytes_text(w.bytes_per_s),
             bytes_text(w.bytes_per_tx),
         );
+        if let Some(note) = missing_wal_stats(&s.server.version, w.records) {
+            let _ = writeln!(md, "- {note}");
+        }
     }
     if let Some(f) = &s.drills.failover {
         let by = f.decided_by.as_deref().unwrap_or("nobody");
@@ -446,6 +454,22 @@ fn words(md: &mut String, s: &RunSummary) {
             let _ = writeln!(md, "  {why}");
         }
     }
+}
+
+/// What a server older than 14 cannot give (DESIGN section 17): it has no pg_stat_wal.
+fn missing_wal_stats(version: &str, records: Option<i64>) -> Option<String> {
+    let major: u32 = version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    (records.is_none() && major < 14).then(|| {
+        format!(
+            "PostgreSQL {version} has no pg_stat_wal (it came in 14): WAL records and full-page \
+             images were not measured, so the FPI share is missing; WAL bytes and rates come \
+             from WAL positions and are measured."
+        )
+    })
 }
 
 /// "PostgreSQL 15.18" when every node runs the same; each node's otherwise.
@@ -571,6 +595,18 @@ mod tests {
             heartbeat_lag_ms: Some(q(heartbeat_ms)),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_server_before_14_is_said_to_lack_pg_stat_wal() {
+        let note = missing_wal_stats("13.16 (Debian 13.16-1)", None).unwrap();
+        assert!(
+            note.contains("PostgreSQL 13.16") && note.contains("no pg_stat_wal"),
+            "{note}"
+        );
+        assert!(missing_wal_stats("14.23", None).is_none());
+        assert!(missing_wal_stats("18.6", Some(5)).is_none());
+        assert!(missing_wal_stats("", None).is_none());
     }
 
     #[test]

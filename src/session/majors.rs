@@ -7,16 +7,17 @@ use super::matrix::MatrixOutcome;
 use super::signals::Signals;
 use super::{run_plan, RunRequest};
 use crate::cluster::{self, BinChoice, Lab, UpOptions};
-use crate::workload::{Variant, Workload};
+use crate::workload::{Matrix, Workload};
 use anyhow::Result;
 use std::path::PathBuf;
 
 pub async fn run_majors(
     req: &RunRequest,
     plan: &Workload,
-    majors: &[u32],
+    matrix: &Matrix,
     signals: &mut Signals,
 ) -> Result<MatrixOutcome> {
+    let majors = &matrix.pg_version;
     // Every major's binaries before any lab starts: a missing one stops the matrix at once.
     let bins = majors
         .iter()
@@ -25,7 +26,14 @@ pub async fn run_majors(
                 dir: None,
                 major: Some(*m),
             };
-            Ok((*m, cluster::find_bindir(&choice)?))
+            let dir = cluster::find_bindir(&choice).map_err(|e| {
+                crate::error::usage(format!(
+                    "{}: matrix.pg_version: {}",
+                    matrix.origin,
+                    format!("{e:#}").trim_start_matches("--pg-version ")
+                ))
+            })?;
+            Ok((*m, dir))
         })
         .collect::<Result<Vec<(u32, PathBuf)>>>()?;
     let base = Lab::locate(req.lab_dir.as_deref());
@@ -53,15 +61,21 @@ pub async fn run_majors(
     let mut variants = Vec::new();
     let mut failures = Vec::new();
     let mut interrupted = None;
-    for (i, (major, bindir)) in bins.into_iter().enumerate() {
-        let leaf = format!("pg{major}");
+    let all = matrix.variants();
+    for (i, v) in all.iter().enumerate() {
+        let major = v.pg_version.unwrap_or_default();
+        let Some((_, bindir)) = bins.iter().find(|(m, _)| *m == major).cloned() else {
+            continue;
+        };
+        let leaf = v.name();
         crate::errln!(
-            "info: matrix {}/{}: PostgreSQL {major} from {}",
+            "info: matrix {}/{}: PostgreSQL {major}{} from {}",
             i + 1,
-            majors.len(),
+            all.len(),
+            v.round.map(|r| format!(" (round {r})")).unwrap_or_default(),
             bindir.display()
         );
-        let lab = Lab::locate(Some(&base.dir.with_file_name(format!("{name}-{leaf}"))));
+        let lab = Lab::locate(Some(&base.dir.with_file_name(format!("{name}-pg{major}"))));
         if lab.exists() {
             // Left by a matrix that was killed: it is this matrix's own, not the user's.
             cluster::destroy(&lab).await?;
@@ -99,10 +113,7 @@ pub async fn run_majors(
         let o = ran?;
         failures.extend(o.failures.into_iter().map(|f| format!("{leaf}: {f}")));
         dirs.push(o.dir);
-        variants.push(Variant {
-            pg_version: Some(major),
-            ..Default::default()
-        });
+        variants.push(v.clone());
         if o.interrupted.is_some() {
             interrupted = o.interrupted;
             break;

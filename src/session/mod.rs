@@ -74,7 +74,7 @@ pub async fn run_workload(req: RunRequest) -> Result<()> {
                     "[matrix] pg_version starts a lab per major: it cannot run as a shard",
                 ));
             }
-            majors::run_majors(&req, &plan, &m.pg_version.clone(), &mut signals).await?
+            majors::run_majors(&req, &plan, &m.clone(), &mut signals).await?
         }
         None => run_plan(&req, &plan, &mut signals, req.lab_dir.as_deref(), None).await?,
     };

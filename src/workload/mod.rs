@@ -143,6 +143,10 @@ pub struct Matrix {
     pub settings: Vec<(String, Vec<String>)>,
     /// PostgreSQL majors, one lab each (alone in its matrix).
     pub pg_version: Vec<u32>,
+    /// How many times the majors run, in alternating order (14..18, 18..14, ...): `rounds`.
+    pub rounds: u32,
+    /// `file:line` of `[matrix]`, for errors found once the machine is looked at.
+    pub origin: String,
 }
 
 /// One combination of a matrix.
@@ -154,6 +158,8 @@ pub struct Variant {
     pub standbys: Option<u32>,
     pub settings: Vec<(String, String)>,
     pub pg_version: Option<u32>,
+    /// Which round of a pg_version matrix with `rounds` above 1.
+    pub round: Option<u32>,
 }
 
 impl Variant {
@@ -162,6 +168,9 @@ impl Variant {
         let mut parts = Vec::new();
         if let Some(m) = self.pg_version {
             parts.push(format!("pg{m}"));
+        }
+        if let Some(r) = self.round {
+            parts.push(format!("r{r}"));
         }
         if let Some(s) = &self.synchronous_commit {
             parts.push(s.clone());
@@ -207,14 +216,22 @@ impl Matrix {
                 .collect();
         }
         if !self.pg_version.is_empty() {
-            return self
-                .pg_version
-                .iter()
-                .map(|m| Variant {
-                    pg_version: Some(*m),
+            // Rounds alternate the order, so that a drift of the machine over the matrix
+            // (heat, caches, the disk) does not pass for a difference between majors.
+            let rounds = self.rounds.max(1);
+            let mut out = Vec::new();
+            for r in 1..=rounds {
+                let mut order = self.pg_version.clone();
+                if r % 2 == 0 {
+                    order.reverse();
+                }
+                out.extend(order.into_iter().map(|m| Variant {
+                    pg_version: Some(m),
+                    round: (rounds > 1).then_some(r),
                     ..Default::default()
-                })
-                .collect();
+                }));
+            }
+            return out;
         }
         let mut out = Vec::new();
         for set in &settings {
@@ -229,6 +246,7 @@ impl Matrix {
                                 standbys,
                                 settings: set.clone(),
                                 pg_version: None,
+                                round: None,
                             });
                         }
                     }
