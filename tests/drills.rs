@@ -108,7 +108,7 @@ fn failover_drill(name: &str, extra: &str) -> String {
 async fn async_failover_loses_what_was_acknowledged_after_the_stall() {
     let lab = TestLab::up(&[]);
     let w = workload_file(lab.tmp.path(), "fa", &failover_drill("fa", ""));
-    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "fa", &[]);
+    let (s, dir) = lab.run_ok(w.to_str().unwrap(), "fa", &["--set", "run.interval=100ms"]);
     let fo = &s["drills"]["failover"];
     let promoted = fo["promoted"].as_str().unwrap().to_string();
     assert!(promoted.starts_with("standby"), "{fo}");
@@ -135,11 +135,58 @@ async fn async_failover_loses_what_was_acknowledged_after_the_stall() {
     }
     assert!((f(&fo["detection_s"]) - 0.5).abs() < 0.3, "{fo}");
     assert!(f(&fo["rto_s"]) < 5.0, "{fo}");
+    // At 100 ms intervals the outage is the span it was in intervals.csv: rows without a
+    // commit from the kill to the first write on the new primary, as long as the RTO.
+    let killed = f(&fo["killed_at_s"]);
+    let rto = f(&fo["rto_s"]);
+    let ok = interval_column(&dir, "ins.ok");
+    assert!(ok.len() > 80, "100 ms rows: {}", ok.len());
+    let empty: Vec<f64> = ok
+        .iter()
+        .filter(|(t, n)| *n == 0.0 && *t > killed && *t <= killed + rto + 0.15)
+        .map(|(t, _)| *t)
+        .collect();
+    let span = empty.len() as f64 * 0.1;
+    assert!(
+        (span - rto).abs() < 0.35,
+        "{} rows without commits ({span:.1} s) for an RTO of {rto:.2} s: {empty:?}",
+        empty.len()
+    );
+    assert!(
+        ok.iter().any(|(t, n)| *n > 0.0 && *t > killed + rto),
+        "commits after the outage"
+    );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         report.contains("## Failover") && report.contains("### Timeline"),
         "{report}"
     );
+    // report.html in headless Chromium: every chart of report.md inlined and drawn, no
+    // console error, no request but the page itself.
+    let charts: Vec<&str> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("![")?.split(']').next())
+        .collect();
+    assert!(charts.len() >= 5, "{charts:?}");
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report_html.png");
+    let out = std::process::Command::new("python3")
+        .arg(repo_file("tests/py/report_html.py"))
+        .arg(dir.join("report.html"))
+        .arg(charts.join(","))
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let seen: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let headings: Vec<&str> = seen["headings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    for h in ["Transactions", "Replication", "Failover", "Charts"] {
+        assert!(headings.contains(&h), "{h} missing: {headings:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

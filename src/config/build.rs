@@ -51,6 +51,16 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
             Some(every)
         }
     };
+    let interval = dur(&file.run.interval, "run.interval")?.unwrap_or(Duration::from_secs(1));
+    if let Some(s) = &file.run.interval {
+        if interval < Duration::from_millis(10) || interval > Duration::from_secs(60) {
+            return Err(src.error_at(
+                s.span(),
+                "run.interval",
+                "must be between 10ms and 60s (100ms shows a failover's outage as the span it was)",
+            ));
+        }
+    }
     // The heartbeat writes a row: on by default on the lab, asked for against a [cluster].
     let heartbeat_every = dur(&file.run.heartbeat_every, "run.heartbeat_every")?;
     if let (Some(d), Some(s)) = (heartbeat_every, &file.run.heartbeat_every) {
@@ -162,6 +172,7 @@ pub fn build(src: &Source, file: WorkloadFile) -> Result<Workload> {
         warmup,
         sample_every,
         heartbeat_every,
+        interval,
         seed: file.run.seed.unwrap_or(1),
         synchronous_commit,
         setup_sql: file.setup.as_ref().map(|s| s.sql.get_ref().clone()),

@@ -62,6 +62,8 @@ pub struct RunSection {
     /// The visibility probe: on by default on the lab, off against a `[cluster]` (it writes).
     pub heartbeat: Option<bool>,
     pub heartbeat_every: Option<Spanned<String>>,
+    /// How long an interval of intervals.csv, the charts and the progress line is.
+    pub interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -191,7 +191,9 @@ async fn drive_closes_an_interval_every_second_and_checkpoints_each() {
         }
     });
     let mut sink = Collected::default();
-    let run = drive(r, rx, &mut sink, origin).await.unwrap();
+    let run = drive(r, rx, &mut sink, origin, Duration::from_secs(1))
+        .await
+        .unwrap();
     feeder.await.unwrap();
     assert_eq!(run.tx[0].ok, 30);
     assert_eq!(run.counters.reconnects, 30);

@@ -60,6 +60,8 @@ pub struct LineChart<'a> {
     pub events: &'a [(f64, String)],
     /// Where the x axis starts (0 when None).
     pub x_from: Option<f64>,
+    /// Spans shaded behind the lines: (from, to, what), e.g. an outage.
+    pub shades: &'a [(f64, f64, String)],
 }
 
 pub const PALETTE: [RGBColor; 8] = [
@@ -79,12 +81,18 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
     let root = BitMapBackend::new(path, (1100, 550)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let all: Vec<&(f64, f64)> = chart.series.iter().flat_map(|s| s.points.iter()).collect();
+    let all: Vec<&(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| !p.1.is_nan())
+        .collect();
     let x_max = all
         .iter()
         .map(|p| p.0)
         .fold(1.0f64, f64::max)
-        .max(chart.events.iter().map(|e| e.0).fold(0.0, f64::max));
+        .max(chart.events.iter().map(|e| e.0).fold(0.0, f64::max))
+        .max(chart.shades.iter().map(|s| s.1).fold(0.0, f64::max));
     let x_max = if chart.x_from.is_some() {
         x_max + 0.5
     } else {
@@ -120,6 +128,20 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
         })
         .draw()
         .map_err(|e| err(&e))?;
+    for (from, to, what) in chart.shades {
+        let fill = RGBColor(230, 85, 85).mix(0.13);
+        ctx.draw_series(std::iter::once(Rectangle::new(
+            [(*from, 0.0), (*to, y_top)],
+            fill.filled(),
+        )))
+        .map_err(|e| err(&e))?;
+        ctx.draw_series(std::iter::once(Text::new(
+            format!(" {what}"),
+            (*from, y_top * 0.05),
+            ("sans-serif", 13).into_font().color(&RGBColor(170, 40, 40)),
+        )))
+        .map_err(|e| err(&e))?;
+    }
     for (i, (t, label)) in chart.events.iter().enumerate() {
         let color = RGBColor(200, 60, 60);
         ctx.draw_series(DashedLineSeries::new(
@@ -158,20 +180,33 @@ pub fn draw_line_chart(path: &Path, chart: &LineChart) -> Result<()> {
             let mut seg = || PathElement::new(segs.next().unwrap_or_default(), stroke);
             EmptyElement::at((x, y)) + seg() + seg() + seg() + seg()
         };
-        match s.line.pattern() {
-            Some((dash, gap)) => ctx
-                .draw_series(DashedLineSeries::new(s.points.clone(), dash, gap, style))
-                .map_err(|e| err(&e))?
-                .label(&s.name)
-                .legend(legend),
-            None => ctx
-                .draw_series(LineSeries::new(s.points.clone(), style))
-                .map_err(|e| err(&e))?
-                .label(&s.name)
-                .legend(legend),
-        };
+        // A NaN breaks the line: each run of points between breaks is drawn on its own, the
+        // legend entry once. A series without a point has no legend entry either.
+        let segments: Vec<Vec<(f64, f64)>> = s
+            .points
+            .split(|p| p.1.is_nan())
+            .filter(|seg| !seg.is_empty())
+            .map(|seg| seg.to_vec())
+            .collect();
+        for (k, seg) in segments.into_iter().enumerate() {
+            let drawn = match s.line.pattern() {
+                Some((dash, gap)) => ctx
+                    .draw_series(DashedLineSeries::new(seg, dash, gap, style))
+                    .map_err(|e| err(&e))?,
+                None => ctx
+                    .draw_series(LineSeries::new(seg, style))
+                    .map_err(|e| err(&e))?,
+            };
+            if k == 0 {
+                drawn.label(&s.name).legend(legend);
+            }
+        }
     }
-    if !chart.series.is_empty() {
+    if chart
+        .series
+        .iter()
+        .any(|s| s.points.iter().any(|p| !p.1.is_nan()))
+    {
         ctx.configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))

@@ -202,7 +202,7 @@ fn render_table(
         );
     }
     md.push_str(
-        "\nEach later run is compared with the first. A difference is called out when the per-second \
+        "\nEach later run is compared with the first. A difference is called out when the per-interval \
          (for lag: per-sample) means differ by more than 3 standard errors combined and by more than 2%: \
          larger than the run-to-run noise. Rows without per-interval data (p99.9, lag p99/max) are shown \
          without a verdict.\n\n",
@@ -315,6 +315,7 @@ fn draw_overlays(
             series: tps,
             events: &none,
             x_from: None,
+            shades: &[],
         },
     )?;
     let mut lat = Vec::new();
@@ -341,6 +342,7 @@ fn draw_overlays(
             series: lat,
             events: &none,
             x_from: None,
+            shades: &[],
         },
     )?;
     let mut lag = Vec::new();
@@ -365,6 +367,7 @@ fn draw_overlays(
             series: lag,
             events: &none,
             x_from: None,
+            shades: &[],
         },
     )?;
     let max = runs
@@ -391,6 +394,7 @@ fn draw_overlays(
             series: wal,
             events: &none,
             x_from: None,
+            shades: &[],
         },
     )
 }

@@ -56,12 +56,49 @@ impl ResultData {
             return vec![];
         };
         let length = self.column("interval_s");
+        let nominal = self.nominal_interval();
         self.t_s
             .iter()
             .enumerate()
-            .filter(|(i, _)| length.and_then(|l| l[*i]).is_none_or(|l| l >= 0.5))
+            .filter(|(i, _)| {
+                length
+                    .and_then(|l| l[*i])
+                    .is_none_or(|l| l >= 0.5 * nominal)
+            })
             .filter_map(|(i, t)| col[i].map(|v| (*t, v * scale)))
             .collect()
+    }
+
+    /// The run's interval (`[run] interval`): the median length of its intervals.
+    pub fn nominal_interval(&self) -> f64 {
+        let mut l: Vec<f64> = self
+            .column("interval_s")
+            .map(|c| c.iter().flatten().copied().collect())
+            .unwrap_or_default();
+        if l.is_empty() {
+            return 1.0;
+        }
+        l.sort_by(f64::total_cmp);
+        l[l.len() / 2]
+    }
+
+    /// A per-interval rate drawn as steps: each interval's value held from its start to its
+    /// end, so an interval without commits is a flat 0 for as long as it lasted (no line
+    /// drawn across it). `per_s`: the column is a count, divided by the interval's length.
+    pub fn step_points(&self, name: &str, scale: f64, per_s: bool) -> Vec<(f64, f64)> {
+        let (Some(col), Some(length)) = (self.column(name), self.column("interval_s")) else {
+            return vec![];
+        };
+        let mut out = Vec::with_capacity(col.len() * 2);
+        for (i, t) in self.t_s.iter().enumerate() {
+            let (Some(v), Some(len)) = (col[i], length[i]) else {
+                continue;
+            };
+            let v = if per_s { v / len.max(1e-3) } else { v } * scale;
+            out.push((t - len, v));
+            out.push((*t, v));
+        }
+        out
     }
 }
 

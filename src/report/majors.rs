@@ -275,6 +275,7 @@ pub fn write_majors_report(
                 series,
                 events: &[],
                 x_from,
+                shades: &[],
             },
         )?;
     }

@@ -203,6 +203,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 series: series(|l| &l.tps),
                 events: &[],
                 x_from: None,
+                shades: &[],
             },
         )?;
         draw_line_chart(
@@ -214,6 +215,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 series: series(|l| &l.p99),
                 events: &[],
                 x_from: None,
+                shades: &[],
             },
         )?;
         draw_line_chart(
@@ -225,6 +227,7 @@ pub fn write_matrix_report(dirs: &[PathBuf], variants: &[Variant], out: &Path) -
                 series: series(|l| &l.wal),
                 events: &[],
                 x_from: None,
+                shades: &[],
             },
         )?;
         let _ = writeln!(

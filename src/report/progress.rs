@@ -9,7 +9,8 @@ pub struct Progress {
     quiet: bool,
     tty: bool,
     total: Option<Duration>,
-    ticks: u64,
+    /// When the last plain line was printed (off a terminal: one every 5 s).
+    printed: Option<Duration>,
 }
 
 fn human_bytes(b: u64) -> String {
@@ -26,14 +27,23 @@ impl Progress {
             quiet,
             tty: std::io::stderr().is_terminal(),
             total,
-            ticks: 0,
+            printed: None,
         }
     }
 
     pub fn update(&mut self, line: &ProgressLine) {
-        self.ticks += 1;
-        if self.quiet || (!self.tty && !self.ticks.is_multiple_of(5)) {
+        if self.quiet {
             return;
+        }
+        if !self.tty {
+            // Whatever the interval: a line every 5 s of the run.
+            let due = self.printed.is_none_or(|p| {
+                line.elapsed + Duration::from_millis(1) >= p + Duration::from_secs(5)
+            });
+            if !due || line.elapsed + Duration::from_millis(1) < Duration::from_secs(5) {
+                return;
+            }
+            self.printed = Some(line.elapsed);
         }
         let time = match self.total {
             Some(t) => format!(

@@ -26,7 +26,9 @@ pub fn render_report(dir: &Path) -> Result<()> {
     draw_run_charts(&data, &charts)?;
     super::capacity::write_capacity(dir, &data.summary)?;
     let md = report_markdown(&data);
-    super::write_atomic(&dir.join("report.md"), md.as_bytes())
+    super::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    let title = format!("{}: pgbench-repl report", data.summary.workload);
+    super::html::write_html(dir, &md, &title)
 }
 
 /// Points of a column against time, skipping empty cells.
@@ -64,29 +66,96 @@ pub fn event_marks(data: &ResultData) -> Vec<(f64, String)> {
     marks
 }
 
+/// A node's colour, the same on every chart of a run: its place among the run's nodes
+/// (primary first), whatever role it has now.
+pub fn node_color(s: &RunSummary, node: &str) -> plotters::style::RGBColor {
+    let i = s
+        .cluster
+        .nodes
+        .iter()
+        .position(|n| n.name == node)
+        .unwrap_or(s.cluster.nodes.len());
+    PALETTE[i % PALETTE.len()]
+}
+
+/// The spans without service worth shading: a failover's, from the kill to the first write
+/// on the new primary (to the end of the run when none came), and each standby's
+/// interruption, from the pause or cut to its undo.
+pub fn outages(s: &RunSummary) -> Vec<(f64, f64, String)> {
+    let mut out = Vec::new();
+    let end = s.warmup_s + s.duration_s;
+    if let Some(f) = &s.drills.failover {
+        let to = f.rto_s.map(|r| f.killed_at_s + r).unwrap_or(end);
+        out.push((f.killed_at_s, to, format!("{} down", f.killed)));
+    }
+    for (node, i) in &s.drills.interruption {
+        out.push((
+            i.started_s,
+            i.ended_s.unwrap_or(end),
+            format!("{node}: {}", i.action),
+        ));
+    }
+    out
+}
+
 fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
     let events = event_marks(data);
     let names = data.tx_names();
     let color = |i: usize| PALETTE[i % PALETTE.len()];
-    let tps: Vec<Series> = names
+    let mut tps: Vec<Series> = names
         .iter()
         .enumerate()
         .map(|(i, n)| Series {
-            name: n.clone(),
-            points: data.interval_points(&format!("{n}.tps"), 1.0),
+            name: format!("{n} ok"),
+            points: data.step_points(&format!("{n}.tps"), 1.0, false),
             color: color(i),
             line: Line::Solid,
         })
         .collect();
+    // Failed and unknown transactions of every name, each in its own colour, only when any.
+    for (what, rgb) in [
+        ("failed", plotters::style::RGBColor(214, 39, 40)),
+        ("unknown", plotters::style::RGBColor(255, 150, 0)),
+    ] {
+        let per_tx: Vec<Vec<(f64, f64)>> = names
+            .iter()
+            .map(|n| data.step_points(&format!("{n}.{what}"), 1.0, true))
+            .collect();
+        let Some(first) = per_tx.first() else {
+            continue;
+        };
+        let points: Vec<(f64, f64)> = (0..first.len())
+            .map(|k| {
+                let sum = per_tx.iter().filter_map(|p| p.get(k)).map(|p| p.1).sum();
+                (first[k].0, sum)
+            })
+            .collect();
+        if points.iter().any(|p| p.1 > 0.0) {
+            tps.push(Series {
+                name: format!("{what} (all transactions)"),
+                points,
+                color: rgb,
+                line: Line::Solid,
+            });
+        }
+    }
+    let shades = outages(&data.summary);
     draw_line_chart(
         &dir.join("throughput.png"),
         &LineChart {
-            title: format!("{}: throughput (ok transactions)", data.summary.workload),
+            title: format!(
+                "{}: transactions per second ({} intervals)",
+                data.summary.workload,
+                crate::units::format_duration(std::time::Duration::from_secs_f64(
+                    data.nominal_interval()
+                ))
+            ),
             x_label: "time since start (s)",
             y_label: "transactions per second".into(),
             series: tps,
             events: &events,
             x_from: None,
+            shades: &shades,
         },
     )?;
     let mut lat = Vec::new();
@@ -103,15 +172,16 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
     draw_line_chart(
         &dir.join("latency.png"),
         &LineChart {
-            title: "Latency per second: p99 (solid) and p50 (dashed)".into(),
+            title: "Latency per interval: p99 (solid) and p50 (dashed)".into(),
             x_label: "time since start (s)",
             y_label: "latency (ms)".into(),
             series: lat,
             events: &events,
             x_from: None,
+            shades: &shades,
         },
     )?;
-    draw_lag_charts(data, dir, &events)?;
+    draw_lag_charts(data, dir, &events, &shades)?;
     let wal = data.interval_points("wal_bytes_per_s", 1.0);
     let (div, unit) = byte_unit(wal.iter().map(|p| p.1).fold(0.0, f64::max));
     draw_line_chart(
@@ -128,11 +198,17 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
             }],
             events: &events,
             x_from: None,
+            shades: &[],
         },
     )
 }
 
-fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> Result<()> {
+fn draw_lag_charts(
+    data: &ResultData,
+    dir: &Path,
+    events: &[(f64, String)],
+    shades: &[(f64, f64, String)],
+) -> Result<()> {
     let max_bytes = data
         .lag
         .values()
@@ -141,35 +217,58 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
     let (div, unit) = byte_unit(max_bytes);
     let mut bytes = Vec::new();
     let mut secs = Vec::new();
-    for (i, (node, lag)) in data.lag.iter().enumerate() {
-        let c = PALETTE[i % PALETTE.len()];
+    for (node, lag) in &data.lag {
+        let c = node_color(&data.summary, node);
+        // Only while the node is a standby: a gap (NaN) where it is not, so no line is drawn
+        // across a span in which it was down or the primary.
+        let standby: Vec<bool> = match lag.columns.get("in_recovery") {
+            Some(col) => col.iter().map(|v| *v == Some(1.0)).collect(),
+            None => vec![true; lag.t_s.len()],
+        };
+        let while_standby = |name: &str, scale: f64| -> Vec<(f64, f64)> {
+            let Some(col) = lag.columns.get(name) else {
+                return vec![];
+            };
+            let mut out: Vec<(f64, f64)> = Vec::new();
+            for (k, t) in lag.t_s.iter().enumerate() {
+                match (
+                    standby.get(k).copied().unwrap_or(false),
+                    col.get(k).copied().flatten(),
+                ) {
+                    (true, Some(v)) => out.push((*t, v * scale)),
+                    _ => {
+                        if out.last().is_some_and(|p| !p.1.is_nan()) {
+                            out.push((*t, f64::NAN));
+                        }
+                    }
+                }
+            }
+            out
+        };
         bytes.push(Series {
             name: node.clone(),
-            points: points(&lag.t_s, lag.columns.get("lag_bytes"), 1.0 / div),
+            points: while_standby("lag_bytes", 1.0 / div),
             color: c,
             line: Line::Solid,
         });
         secs.push(Series {
             name: format!("{node} (LSN timeline)"),
-            points: points(&lag.t_s, lag.columns.get("lag_s"), 1000.0),
+            points: while_standby("lag_s", 1000.0),
             color: c,
             line: Line::Solid,
         });
         secs.push(Series {
             name: format!("{node} (PostgreSQL replay_lag)"),
-            points: points(&lag.t_s, lag.columns.get("pg_replay_lag_s"), 1000.0),
+            points: while_standby("pg_replay_lag_s", 1000.0),
             color: c,
             line: Line::Dashed,
         });
-        let heartbeat = points(&lag.t_s, lag.columns.get("heartbeat_lag_s"), 1000.0);
-        if !heartbeat.is_empty() {
-            secs.push(Series {
-                name: format!("{node} (heartbeat)"),
-                points: heartbeat,
-                color: c,
-                line: Line::Dotted,
-            });
-        }
+        secs.push(Series {
+            name: format!("{node} (heartbeat)"),
+            points: while_standby("heartbeat_lag_s", 1000.0),
+            color: c,
+            line: Line::Dotted,
+        });
     }
     draw_line_chart(
         &dir.join("lag_bytes.png"),
@@ -181,6 +280,7 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
             series: bytes,
             events,
             x_from: None,
+            shades,
         },
     )?;
     draw_line_chart(
@@ -192,6 +292,7 @@ fn draw_lag_charts(data: &ResultData, dir: &Path, events: &[(f64, String)]) -> R
             series: secs,
             events,
             x_from: None,
+            shades,
         },
     )
 }
@@ -278,6 +379,11 @@ pub fn report_markdown(data: &ResultData) -> String {
     let _ = writeln!(md, "# {}\n", s.workload);
     if let Some(d) = &s.description {
         let _ = writeln!(md, "{d}\n");
+    }
+    // What the run shows, before how it ran.
+    let lines = super::headline::headline(s);
+    if !lines.is_empty() {
+        let _ = writeln!(md, "{}\n", lines.join(" "));
     }
     let nodes: Vec<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
     let _ = writeln!(

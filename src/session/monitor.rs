@@ -96,8 +96,9 @@ pub async fn monitor(req: MonitorRequest) -> Result<()> {
     let (tx, rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sink = Tee(MonitorSink(state.clone()), ConsoleSink);
-    let recording =
-        tokio::spawn(async move { record::drive(recorder, rx, &mut sink, origin).await });
+    let recording = tokio::spawn(async move {
+        record::drive(recorder, rx, &mut sink, origin, Duration::from_secs(1)).await
+    });
     let sampler = tokio::spawn(crate::sampler::run_sampler(
         topology.clone(),
         every,

@@ -142,8 +142,10 @@ impl Session<'_> {
             steps: plan.sweep.as_ref().map(|_| steps_tx),
             writes_via_access: topology.view().writes_via_access(),
         });
-        let recording =
-            tokio::spawn(async move { record::drive(recorder, rx, sink.as_mut(), origin).await });
+        let interval = plan.interval;
+        let recording = tokio::spawn(async move {
+            record::drive(recorder, rx, sink.as_mut(), origin, interval).await
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         let sampler = plan.sample_every.map(|every| {
             tokio::spawn(crate::sampler::run_sampler(

@@ -276,6 +276,9 @@ pub struct Workload {
     /// The heartbeat's period (DESIGN section 16); None: no heartbeat (`heartbeat = false`,
     /// a `[cluster]` that did not ask for one, or no sampler).
     pub heartbeat_every: Option<Duration>,
+    /// The length of an interval: intervals.csv's rows, the charts' resolution, the progress
+    /// line (`[run] interval`, 1 s by default).
+    pub interval: Duration,
     pub seed: u64,
     pub synchronous_commit: Option<String>,
     pub setup_sql: Option<String>,
