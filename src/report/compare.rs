@@ -256,7 +256,112 @@ fn render_table(
     ] {
         let _ = writeln!(md, "### {t}\n\n![{t}](charts/{f})\n");
     }
+    if runs.iter().all(|r| first_event(r).is_some()) {
+        md.push_str("### Aligned at each run's first event
+
+Time 0 is each run's first drill event (its time from the start is in the legend), so that what followed it lines up whenever it came.\n\n![Throughput aligned at the first event](charts/throughput_at_event.png)\n\n![Lag aligned at the first event](charts/lag_seconds_at_event.png)\n\n");
+    }
     (md, json_rows)
+}
+
+/// When a run's first drill event came (its node_down/node_up fault marks are not events of
+/// the drill).
+fn first_event(r: &ResultData) -> Option<(f64, String)> {
+    r.events
+        .iter()
+        .find(|(_, kind, _, _)| kind != "node_down" && kind != "node_up")
+        .map(|(t, kind, node, _)| {
+            let what = if node.is_empty() {
+                kind.clone()
+            } else {
+                format!("{kind} {node}")
+            };
+            (*t, what)
+        })
+}
+
+/// Throughput and lag of every run with time 0 at its first event.
+fn draw_aligned(
+    runs: &[ResultData],
+    labels: &[String],
+    standbys: &[String],
+    dir: &Path,
+) -> Result<()> {
+    let Some(starts) = runs.iter().map(first_event).collect::<Option<Vec<_>>>() else {
+        return Ok(());
+    };
+    let color = |i: usize| PALETTE[i % PALETTE.len()];
+    let label = |i: usize| format!("{} ({} at {:.1} s)", labels[i], starts[i].1, starts[i].0);
+    let x_from = runs
+        .iter()
+        .zip(&starts)
+        .filter_map(|(r, (t0, _))| r.t_s.first().map(|t| t - r.nominal_interval() - t0))
+        .fold(0.0f64, f64::min);
+    let tps: Vec<Series> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let per_tx: Vec<Vec<(f64, f64)>> = r
+                .tx_names()
+                .iter()
+                .map(|n| r.step_points(&format!("{n}.tps"), 1.0, false))
+                .collect();
+            let len = per_tx.first().map_or(0, |p| p.len());
+            let points = (0..len)
+                .map(|k| {
+                    let t = per_tx[0][k].0 - starts[i].0;
+                    (t, per_tx.iter().filter_map(|p| p.get(k)).map(|p| p.1).sum())
+                })
+                .collect();
+            Series {
+                name: label(i),
+                points,
+                color: color(i),
+                line: Line::Solid,
+            }
+        })
+        .collect();
+    let none: Vec<(f64, String)> = vec![(0.0, "first event".into())];
+    draw_line_chart(
+        &dir.join("throughput_at_event.png"),
+        &LineChart {
+            title: "Throughput, all transactions, aligned at each run's first event".into(),
+            x_label: "time since the run's first event (s)",
+            y_label: "transactions per second".into(),
+            series: tps,
+            events: &none,
+            x_from: Some(x_from),
+            shades: &[],
+        },
+    )?;
+    let mut lag = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        for (k, sb) in standbys.iter().enumerate() {
+            if let Some(n) = r.lag.get(sb) {
+                lag.push(Series {
+                    name: format!("{}: {sb}", label(i)),
+                    points: points(&n.t_s, n.columns.get("lag_s"), 1000.0)
+                        .into_iter()
+                        .map(|(t, v)| (t - starts[i].0, v))
+                        .collect(),
+                    color: color(i),
+                    line: Line::dashed_if(k % 2 == 1),
+                });
+            }
+        }
+    }
+    draw_line_chart(
+        &dir.join("lag_seconds_at_event.png"),
+        &LineChart {
+            title: "Replay lag by the LSN timeline, aligned at each run's first event".into(),
+            x_label: "time since the run's first event (s)",
+            y_label: "lag (ms)".into(),
+            series: lag,
+            events: &none,
+            x_from: Some(x_from),
+            shades: &[],
+        },
+    )
 }
 
 fn draw_overlays(
@@ -268,6 +373,7 @@ fn draw_overlays(
 ) -> Result<()> {
     let dir = out.join("charts");
     std::fs::create_dir_all(&dir)?;
+    draw_aligned(runs, labels, standbys, &dir)?;
     let color = |i: usize| PALETTE[i % PALETTE.len()];
     let none: Vec<(f64, String)> = vec![];
     let tps: Vec<Series> = runs
@@ -282,7 +388,7 @@ fn draw_overlays(
                 .filter(|(k, _)| {
                     r.column("interval_s")
                         .and_then(|l| l[*k])
-                        .is_none_or(|l| l >= 0.5)
+                        .is_none_or(|l| l >= 0.5 * r.nominal_interval())
                 })
                 .map(|(k, t)| {
                     (
