@@ -114,8 +114,8 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
         .collect();
     // Failed and unknown transactions of every name, each in its own colour, only when any.
     for (what, rgb) in [
-        ("failed", plotters::style::RGBColor(214, 39, 40)),
-        ("unknown", plotters::style::RGBColor(255, 150, 0)),
+        ("failed", plotters::style::RGBColor(200, 0, 0)),
+        ("unknown", plotters::style::RGBColor(20, 20, 20)),
     ] {
         let per_tx: Vec<Vec<(f64, f64)>> = names
             .iter()
@@ -131,6 +131,11 @@ fn draw_run_charts(data: &ResultData, dir: &Path) -> Result<()> {
             })
             .collect();
         if points.iter().any(|p| p.1 > 0.0) {
+            // Drawn only where there were some: a line along 0 would hide the axis.
+            let points = points
+                .into_iter()
+                .map(|(t, v)| (t, if v > 0.0 { v } else { f64::NAN }))
+                .collect();
             tps.push(Series {
                 name: format!("{what} (all transactions)"),
                 points,
