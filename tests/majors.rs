@@ -46,7 +46,8 @@ fn f(v: &Value) -> f64 {
 }
 
 /// Orders written with keyed ids, reads on the standbys, standby1's link paused for 2 s, then
-/// the primary killed, standby2 promoted and the old primary rewound and rejoined.
+/// the primary killed, the most advanced standby promoted (a named one may be behind the other,
+/// which then cannot follow it without a rewind) and the old primary rewound and rejoined.
 fn drill(name: &str) -> String {
     format!(
         r#"name = "{name}"
@@ -88,7 +89,6 @@ target = "primary"
 [[event]]
 at = "6.5s"
 action = "promote"
-target = "standby2"
 [[event]]
 at = "8s"
 action = "rejoin"
@@ -188,10 +188,11 @@ async fn a_major_works(major: u32) {
     assert!(f(&i["wal_accumulated_bytes"]) > 100_000.0, "{i}");
     // The failover: the RPO by keys agrees with what the new primary holds.
     let fo = &s["drills"]["failover"];
-    assert_eq!(fo["promoted"], "standby2", "{fo}");
+    let promoted_name = fo["promoted"].as_str().unwrap_or_default().to_string();
+    assert!(promoted_name.starts_with("standby"), "{fo}");
     assert_eq!(fo["timeline"], 2, "{fo}");
     assert!(f(&fo["rto_s"]) < 5.0, "{fo}");
-    let promoted = lab.connect("standby2").await;
+    let promoted = lab.connect(&promoted_name).await;
     let present: i64 = promoted
         .query_one("SELECT count(*) FROM pgbench_repl_keys", &[])
         .await
