@@ -280,6 +280,33 @@ fn first_event(r: &ResultData) -> Option<(f64, String)> {
         })
 }
 
+/// Each run's LSN-timeline lag per standby, named by `name`, its time shifted back by `shift`.
+fn lag_overlay(
+    runs: &[ResultData],
+    standbys: &[String],
+    name: impl Fn(usize) -> String,
+    shift: impl Fn(usize) -> f64,
+) -> Vec<Series> {
+    let mut lag = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        for (k, sb) in standbys.iter().enumerate() {
+            if let Some(n) = r.lag.get(sb) {
+                let t0 = shift(i);
+                lag.push(Series {
+                    name: format!("{}: {sb}", name(i)),
+                    points: points(&n.t_s, n.columns.get("lag_s"), 1000.0)
+                        .into_iter()
+                        .map(|(t, v)| (t - t0, v))
+                        .collect(),
+                    color: PALETTE[i % PALETTE.len()],
+                    line: Line::dashed_if(k % 2 == 1),
+                });
+            }
+        }
+    }
+    lag
+}
+
 /// Throughput and lag of every run with time 0 at its first event.
 fn draw_aligned(
     runs: &[ResultData],
@@ -334,22 +361,7 @@ fn draw_aligned(
             shades: &[],
         },
     )?;
-    let mut lag = Vec::new();
-    for (i, r) in runs.iter().enumerate() {
-        for (k, sb) in standbys.iter().enumerate() {
-            if let Some(n) = r.lag.get(sb) {
-                lag.push(Series {
-                    name: format!("{}: {sb}", label(i)),
-                    points: points(&n.t_s, n.columns.get("lag_s"), 1000.0)
-                        .into_iter()
-                        .map(|(t, v)| (t - starts[i].0, v))
-                        .collect(),
-                    color: color(i),
-                    line: Line::dashed_if(k % 2 == 1),
-                });
-            }
-        }
-    }
+    let lag = lag_overlay(runs, standbys, label, |i: usize| starts[i].0);
     draw_line_chart(
         &dir.join("lag_seconds_at_event.png"),
         &LineChart {
@@ -451,19 +463,7 @@ fn draw_overlays(
             shades: &[],
         },
     )?;
-    let mut lag = Vec::new();
-    for (i, r) in runs.iter().enumerate() {
-        for (k, sb) in standbys.iter().enumerate() {
-            if let Some(n) = r.lag.get(sb) {
-                lag.push(Series {
-                    name: format!("{}: {sb}", labels[i]),
-                    points: points(&n.t_s, n.columns.get("lag_s"), 1000.0),
-                    color: color(i),
-                    line: Line::dashed_if(k % 2 == 1),
-                });
-            }
-        }
-    }
+    let lag = lag_overlay(runs, standbys, |i: usize| labels[i].clone(), |_| 0.0);
     draw_line_chart(
         &dir.join("lag_seconds.png"),
         &LineChart {
